@@ -1,0 +1,5 @@
+"""``python -m stream``: the ``xsell`` CLI."""
+
+from stream.cli import main
+
+main()

