@@ -9,9 +9,9 @@ KAFKA_LIBS := .kafka/libs
 KAFKA_STAMP := $(KAFKA_LIBS)/.xsell-fetched
 ARGS ?=
 
-.PHONY: setup test test-fast lint demo clean
+.PHONY: setup promtool test test-fast lint demo clean
 
-setup: $(PIP_STAMP) $(KAFKA_STAMP)
+setup: $(PIP_STAMP) $(KAFKA_STAMP) promtool
 
 $(PIP_STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "xsell needs Python 3.11+, found " + sys.version.split()[0])'
@@ -25,6 +25,15 @@ $(KAFKA_STAMP): deploy/kafka/pom.xml
 	rm -rf $(KAFKA_LIBS)
 	mvn --quiet --batch-mode -f deploy/kafka/pom.xml dependency:copy-dependencies
 	@touch $@
+
+# promtool (Debian's prometheus package) checks the Prometheus configuration and rules.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+promtool:
+	@command -v promtool >/dev/null || { \
+	  command -v apt-get >/dev/null || { echo "error: promtool not found: install Prometheus's promtool"; exit 2; }; \
+	  echo "installing promtool (Debian package prometheus)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
 # Every test, integration and slow ones included, against a broker the session starts.
 test: setup

@@ -1,0 +1,284 @@
+"""Per-item co-occurrence state (the co-occurrence side) and the replicated counts.
+
+The co-occurrence agent is partitioned by antecedent item. For each item it keeps one
+``ItemAssociations``: the item's own occurrence counts per kind (how many transactions hold
+it as a click, cart or purchase; the antecedent counts) and, per channel, its partners in a
+``SpaceSaving`` sketch (bounded top-N; exact when the capacity is None). ``apply_updates``
+takes a batch of ``ItemUpdate`` messages, drops duplicates by ``event_id`` (bounded memory
+per item), aggregates the batch into per-item, per-channel increments and only then touches
+the sketches.
+
+The metrics of A ⇒ B also need B's occurrence count, which lives on B's partition, and N,
+which the interactions side counts. Both are small and replicated to every worker:
+``ItemCounts`` (item → kind → count, fed from the occurrence part of every item's state)
+and ``TransactionTally`` (a grow-only counter per source partition, merged by max, so a
+replayed absolute value changes nothing). Offline, ``AssociationEngine`` reads them directly.
+
+Optional forward exponential decay (Cormode et al., 2009): an increment at event time t
+weighs ``2 ** ((t - landmark) / half_life)``; reading divides by the weight of "now". The
+result equals exponentially decayed counts, is independent of arrival order and merges by
+addition. Float64 limits the span to about 1000 half-lives after the landmark.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import orjson
+
+from stream.engine.errors import EngineConfigError, StateFormatError
+from stream.engine.heavyhitters import SpaceSaving
+from stream.engine.sessions import CHANNELS, ItemUpdate
+
+__all__ = [
+    "CooccurrenceConfig",
+    "CooccurrenceStore",
+    "ItemAssociations",
+    "ItemCounts",
+    "TransactionTally",
+    "decay_weight",
+]
+
+DEFAULT_PARTNER_CAPACITY = 200
+DEFAULT_ITEM_DEDUP_CAPACITY = 256
+STATE_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CooccurrenceConfig:
+    """Per-item memory bound, decay and duplicate memory of the co-occurrence side."""
+
+    partner_capacity: int | None = DEFAULT_PARTNER_CAPACITY
+    half_life_ms: float | None = None
+    landmark_ms: int = 0
+    dedup_capacity: int = DEFAULT_ITEM_DEDUP_CAPACITY
+
+    def __post_init__(self) -> None:
+        if self.half_life_ms is not None and not self.half_life_ms > 0:
+            raise EngineConfigError(f"half_life_ms must be > 0 or None, got {self.half_life_ms}")
+        if self.partner_capacity is not None and self.partner_capacity < 1:
+            raise EngineConfigError(f"partner_capacity must be >= 1 or None, got {self.partner_capacity}")
+
+
+def decay_weight(ts: int, config: CooccurrenceConfig) -> float:
+    """The forward-decay weight of an increment at event time ``ts`` (1.0 without decay)."""
+    if config.half_life_ms is None:
+        return 1.0
+    return math.exp2((ts - config.landmark_ms) / config.half_life_ms)
+
+
+class ItemAssociations:
+    """One antecedent item's occurrence counts, partner sketches and recent event ids."""
+
+    __slots__ = ("item_id", "occurrences", "partners", "recent_ids", "recent_order")
+
+    def __init__(self, item_id: str) -> None:
+        self.item_id = item_id
+        self.occurrences: dict[str, float] = {}
+        self.partners: dict[str, SpaceSaving] = {}
+        self.recent_ids: set[str] = set()
+        self.recent_order: deque[str] = deque()
+
+    def apply(self, updates: Iterable[ItemUpdate], config: CooccurrenceConfig) -> int:
+        """Apply this item's updates (aggregated first); returns how many were not duplicates."""
+        occurrences: dict[str, float] = {}
+        increments: dict[str, dict[str, float]] = {}
+        applied = 0
+        remember = config.dedup_capacity > 0
+        for update in updates:
+            if remember:
+                if update.event_id in self.recent_ids:
+                    continue
+                self._remember(update.event_id, config.dedup_capacity)
+            applied += 1
+            weight = 1.0 if config.half_life_ms is None else decay_weight(update.ts, config)
+            if update.occurrence is not None:
+                occurrences[update.occurrence] = occurrences.get(update.occurrence, 0.0) + weight
+            for consequent, channel in update.partners:
+                per_channel = increments.get(channel)
+                if per_channel is None:
+                    per_channel = increments[channel] = {}
+                per_channel[consequent] = per_channel.get(consequent, 0.0) + weight
+        for kind, weight in occurrences.items():
+            self.occurrences[kind] = self.occurrences.get(kind, 0.0) + weight
+        for channel, per_consequent in increments.items():
+            sketch = self.partners.get(channel)
+            if sketch is None:
+                sketch = self.partners[channel] = SpaceSaving(config.partner_capacity)
+            sketch.add_many(per_consequent)
+        return applied
+
+    def _remember(self, event_id: str, capacity: int) -> None:
+        if capacity <= 0:
+            return
+        self.recent_ids.add(event_id)
+        self.recent_order.append(event_id)
+        if len(self.recent_order) > capacity:
+            self.recent_ids.discard(self.recent_order.popleft())
+
+    def merge(self, other: ItemAssociations) -> ItemAssociations:
+        """Counts of both (two partitions' partial counts of the same item)."""
+        merged = ItemAssociations(self.item_id)
+        for kind in self.occurrences.keys() | other.occurrences.keys():
+            merged.occurrences[kind] = self.occurrences.get(kind, 0.0) + other.occurrences.get(kind, 0.0)
+        for channel in self.partners.keys() | other.partners.keys():
+            mine, theirs = self.partners.get(channel), other.partners.get(channel)
+            if mine is None or theirs is None:
+                source = mine or theirs
+                assert source is not None
+                merged.partners[channel] = source.merge(SpaceSaving(source.capacity))
+            else:
+                merged.partners[channel] = mine.merge(theirs)
+        for event_id in list(self.recent_order) + list(other.recent_order):
+            merged._remember(event_id, len(self.recent_order) + len(other.recent_order))
+        return merged
+
+    def evictions(self) -> int:
+        return sum(sketch.evictions for sketch in self.partners.values())
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(
+            {
+                "v": STATE_VERSION,
+                "item": self.item_id,
+                "occ": self.occurrences,
+                "partners": {channel: sketch.to_state() for channel, sketch in self.partners.items()},
+                "recent": list(self.recent_order),
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ItemAssociations:
+        try:
+            state = orjson.loads(data)
+            if not isinstance(state, dict) or state.get("v") != STATE_VERSION:
+                raise StateFormatError(f"item state version is not {STATE_VERSION}")
+            item = cls(state["item"])
+            item.occurrences = {kind: float(value) for kind, value in state["occ"].items()}
+            item.partners = {ch: SpaceSaving.from_state(s) for ch, s in state["partners"].items()}
+            item.recent_order = deque(state["recent"])
+            item.recent_ids = set(item.recent_order)
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            raise StateFormatError(f"not an item associations state: {exc}") from exc
+        return item
+
+
+class ItemCounts:
+    """Replicated item occurrence counts: item → kind → (decay-weighted) transaction count."""
+
+    __slots__ = ("counts",)
+
+    def __init__(self) -> None:
+        self.counts: dict[str, dict[str, float]] = {}
+
+    def set_item(self, item_id: str, occurrences: Mapping[str, float]) -> None:
+        """Absolute upsert (what a replica does with the latest value from the owner)."""
+        self.counts[item_id] = dict(occurrences)
+
+    def get(self, item_id: str, kind: str) -> float:
+        per_kind = self.counts.get(item_id)
+        return 0.0 if per_kind is None else per_kind.get(kind, 0.0)
+
+
+class TransactionTally:
+    """N, the number of transactions, as a grow-only counter per source (partition).
+
+    Each interactions partition publishes its absolute count; replicas keep the max per
+    source and sum over sources, so replayed or reordered publications change nothing.
+    """
+
+    __slots__ = ("by_source",)
+
+    def __init__(self) -> None:
+        self.by_source: dict[str, float] = {}
+
+    def add(self, source: str, weight: float) -> None:
+        self.by_source[source] = self.by_source.get(source, 0.0) + weight
+
+    def observe(self, source: str, absolute: float) -> None:
+        if absolute > self.by_source.get(source, 0.0):
+            self.by_source[source] = absolute
+
+    def merge(self, other: TransactionTally) -> TransactionTally:
+        merged = TransactionTally()
+        for source in self.by_source.keys() | other.by_source.keys():
+            merged.by_source[source] = max(self.by_source.get(source, 0.0), other.by_source.get(source, 0.0))
+        return merged
+
+    @property
+    def total(self) -> float:
+        return sum(self.by_source.values())
+
+
+class CooccurrenceStore:
+    """All ``ItemAssociations`` of one partition (or of everything, offline)."""
+
+    __slots__ = ("config", "items")
+
+    def __init__(self, config: CooccurrenceConfig | None = None) -> None:
+        self.config = config or CooccurrenceConfig()
+        self.items: dict[str, ItemAssociations] = {}
+
+    def apply_updates(self, updates: Iterable[ItemUpdate]) -> int:
+        """Group a batch by item, then apply each item's group once; returns non-duplicates."""
+        grouped: dict[str, list[ItemUpdate]] = {}
+        for update in updates:
+            group = grouped.get(update.item_id)
+            if group is None:
+                grouped[update.item_id] = [update]
+            else:
+                group.append(update)
+        applied = 0
+        for item_id, group in grouped.items():
+            state = self.items.get(item_id)
+            if state is None:
+                state = self.items[item_id] = ItemAssociations(item_id)
+            applied += state.apply(group, self.config)
+        return applied
+
+    def apply_counts(
+        self,
+        occurrences: Mapping[str, Mapping[str, float]],
+        partners: Mapping[str, Mapping[str, Mapping[str, float]]],
+    ) -> None:
+        """Add already aggregated counts: item → kind → weight, and item → channel → partner → weight.
+
+        The vectorised basket path uses this; it skips the per-event duplicate memory, so the
+        caller must not replay a batch.
+        """
+        for item_id in occurrences.keys() | partners.keys():
+            state = self.items.get(item_id)
+            if state is None:
+                state = self.items[item_id] = ItemAssociations(item_id)
+            for kind, weight in occurrences.get(item_id, {}).items():
+                state.occurrences[kind] = state.occurrences.get(kind, 0.0) + weight
+            for channel, increments in partners.get(item_id, {}).items():
+                sketch = state.partners.get(channel)
+                if sketch is None:
+                    sketch = state.partners[channel] = SpaceSaving(self.config.partner_capacity)
+                sketch.add_many(increments)
+
+    def occurrence(self, item_id: str, kind: str) -> float:
+        state = self.items.get(item_id)
+        return 0.0 if state is None else state.occurrences.get(kind, 0.0)
+
+    def merge(self, other: CooccurrenceStore) -> CooccurrenceStore:
+        merged = CooccurrenceStore(self.config)
+        for item_id in self.items.keys() | other.items.keys():
+            mine, theirs = self.items.get(item_id), other.items.get(item_id)
+            if mine is None or theirs is None:
+                source = mine or theirs
+                assert source is not None
+                merged.items[item_id] = source.merge(ItemAssociations(item_id))
+            else:
+                merged.items[item_id] = mine.merge(theirs)
+        return merged
+
+    def evictions(self) -> int:
+        return sum(state.evictions() for state in self.items.values())
+
+    def channels(self) -> tuple[str, ...]:
+        return CHANNELS

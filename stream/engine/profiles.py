@@ -1,0 +1,219 @@
+"""Rolling user profiles: short- and long-term time-decayed sums of item vectors.
+
+A profile holds two vectors of dimension d, ``Σ w_kind · 2^(−(T − t_i)/h) · v_i`` with a
+short half-life (minutes: the session's intent) and a long one (days: taste), both as of
+a reference time T, the latest event time applied. An update is O(d): decay the stored
+vectors from T to the event's time (one multiply) and add the weighted item vector. An
+event older than T (possible only if the caller skips the ordering buffer) is added with
+its own decay factor instead, so the result is the same sum in any order ("lazy decay
+equals eager decay"). Reading at a later time applies the remaining decay.
+
+Besides the vectors: a recent-items list (last ``recent_capacity`` (item, kind, ts)), the
+purchased set (the ``purchased_capacity`` latest purchases, for "already bought" filters)
+and category affinities (decayed like the long-term vector, for ad targeting).
+
+``to_bytes`` is compact: a 40-byte header (magic, version, dtype, d, T, both norms), the
+two unit vectors as float16 (default) or float32, then a small JSON tail.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import orjson
+from numpy.typing import NDArray
+
+from stream.engine.errors import EngineConfigError, StateFormatError
+from stream.engine.events import CART, CLICK, PURCHASE, Event
+
+__all__ = ["ProfileConfig", "UserProfile"]
+
+DEFAULT_DIMENSION = 384
+DEFAULT_SHORT_HALF_LIFE_MS = 30 * 60 * 1000
+DEFAULT_LONG_HALF_LIFE_MS = 14 * 24 * 60 * 60 * 1000
+DEFAULT_KIND_WEIGHTS = {CLICK: 1.0, CART: 3.0, PURCHASE: 5.0}
+DEFAULT_RECENT_CAPACITY = 20
+DEFAULT_PURCHASED_CAPACITY = 500
+PROFILE_MAGIC = b"XUPF"
+PROFILE_VERSION = 1
+_HEADER = struct.Struct("<4sBBHqdd")  # magic, version, dtype code, d, T, |short|, |long|
+_DTYPES = {1: np.dtype("<f2"), 2: np.dtype("<f4")}
+_DTYPE_CODES = {np.dtype("<f2"): 1, np.dtype("<f4"): 2}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProfileConfig:
+    dimension: int = DEFAULT_DIMENSION
+    short_half_life_ms: float = DEFAULT_SHORT_HALF_LIFE_MS
+    long_half_life_ms: float = DEFAULT_LONG_HALF_LIFE_MS
+    kind_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_KIND_WEIGHTS))
+    recent_capacity: int = DEFAULT_RECENT_CAPACITY
+    purchased_capacity: int = DEFAULT_PURCHASED_CAPACITY
+
+    def __post_init__(self) -> None:
+        if self.short_half_life_ms <= 0 or self.long_half_life_ms <= 0:
+            raise EngineConfigError("profile half-lives must be > 0 ms")
+        if self.dimension < 1:
+            raise EngineConfigError(f"profile dimension must be >= 1, got {self.dimension}")
+
+
+DEFAULT_PROFILE_CONFIG = ProfileConfig()
+
+
+class UserProfile:
+    """One user's rolling vectors, recent items, purchases and category affinities."""
+
+    __slots__ = ("config", "reference_ts", "short", "long", "recent", "purchased", "categories")
+
+    def __init__(self, config: ProfileConfig = DEFAULT_PROFILE_CONFIG) -> None:
+        self.config = config
+        self.reference_ts: int | None = None
+        self.short = np.zeros(config.dimension, dtype=np.float64)
+        self.long = np.zeros(config.dimension, dtype=np.float64)
+        self.recent: list[tuple[str, str, int]] = []
+        self.purchased: dict[str, int] = {}
+        self.categories: dict[str, float] = {}
+
+    # -- updates ---------------------------------------------------------------------------
+
+    def update(self, event: Event, vector: NDArray[np.floating] | None, category: str | None = None) -> None:
+        """Apply one event; the one-item form of ``update_many``."""
+        self.update_many([event], None if vector is None else np.asarray(vector)[None, :], [category])
+
+    def update_many(
+        self,
+        events: Sequence[Event],
+        vectors: NDArray[np.floating] | None,
+        categories: Sequence[str | None] | None = None,
+    ) -> None:
+        """Apply events (in the order given, normally event time) with their item vectors (n, d).
+
+        A row of NaN, or ``vectors=None``, means "no vector yet" (item not embedded): the
+        event still updates recent items, purchases and categories.
+        """
+        config = self.config
+        weights = config.kind_weights
+        short_h, long_h = config.short_half_life_ms, config.long_half_life_ms
+        for row, event in enumerate(events):
+            ts = event.ts
+            weight = weights.get(event.kind, 1.0)
+            reference = self.reference_ts
+            if reference is None:
+                self.reference_ts = reference = ts
+            elif ts > reference:
+                gap = ts - reference
+                self.short *= math.exp2(-gap / short_h)
+                self.long *= math.exp2(-gap / long_h)
+                self._decay_categories(math.exp2(-gap / long_h))
+                self.reference_ts = reference = ts
+            age = reference - ts
+            if vectors is not None:
+                vector = vectors[row]
+                if not np.isnan(vector[0]):
+                    self.short += (weight * math.exp2(-age / short_h)) * vector
+                    self.long += (weight * math.exp2(-age / long_h)) * vector
+            category = None if categories is None else categories[row]
+            if category:
+                self.categories[category] = self.categories.get(category, 0.0) + weight * math.exp2(
+                    -age / long_h
+                )
+            self._remember(event)
+
+    def _decay_categories(self, factor: float) -> None:
+        for key in self.categories:
+            self.categories[key] *= factor
+
+    def _remember(self, event: Event) -> None:
+        recent = self.recent
+        recent.append((event.item_id, event.kind, event.ts))
+        if len(recent) > self.config.recent_capacity:
+            del recent[0]
+        if event.kind == PURCHASE:
+            self.purchased.pop(event.item_id, None)
+            self.purchased[event.item_id] = event.ts
+            if len(self.purchased) > self.config.purchased_capacity:
+                del self.purchased[next(iter(self.purchased))]
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def vectors_at(self, ts: int | None = None) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """(short, long) decayed to ``ts`` (the latest event time when None)."""
+        if self.reference_ts is None or ts is None or ts <= self.reference_ts:
+            return self.short.copy(), self.long.copy()
+        gap = ts - self.reference_ts
+        return (
+            self.short * math.exp2(-gap / self.config.short_half_life_ms),
+            self.long * math.exp2(-gap / self.config.long_half_life_ms),
+        )
+
+    def query_vector(self, ts: int | None = None, short_share: float = 0.5) -> NDArray[np.float32]:
+        """A unit vector blending the normalised short and long vectors (zero when empty)."""
+        short, long = self.vectors_at(ts)
+        blend = np.zeros_like(short)
+        for part, share in ((short, short_share), (long, 1.0 - short_share)):
+            norm = float(np.linalg.norm(part))
+            if norm > 0:
+                blend += share * part / norm
+        norm = float(np.linalg.norm(blend))
+        return (blend / norm if norm > 0 else blend).astype(np.float32)
+
+    def category_affinity(self) -> dict[str, float]:
+        """Categories with their share of the decayed weight (sums to 1 when not empty)."""
+        total = sum(self.categories.values())
+        return {key: value / total for key, value in self.categories.items()} if total > 0 else {}
+
+    # -- serialisation ---------------------------------------------------------------------
+
+    def to_bytes(self, dtype: str = "float16") -> bytes:
+        """Header + two unit vectors in ``dtype`` (float16 or float32) + JSON tail."""
+        wire = np.dtype(dtype).newbyteorder("<")
+        if wire not in _DTYPE_CODES:
+            raise EngineConfigError(f"profile dtype must be float16 or float32, got {dtype}")
+        norms = [float(np.linalg.norm(part)) for part in (self.short, self.long)]
+        header = _HEADER.pack(
+            PROFILE_MAGIC,
+            PROFILE_VERSION,
+            _DTYPE_CODES[wire],
+            self.config.dimension,
+            -1 if self.reference_ts is None else self.reference_ts,
+            *norms,
+        )
+        units = [
+            part / norm if norm > 0 else part
+            for part, norm in zip((self.short, self.long), norms, strict=True)
+        ]
+        tail = orjson.dumps({"r": self.recent, "p": list(self.purchased.items()), "c": self.categories})
+        return header + b"".join(unit.astype(wire).tobytes() for unit in units) + tail
+
+    @classmethod
+    def from_bytes(cls, data: bytes, config: ProfileConfig = DEFAULT_PROFILE_CONFIG) -> UserProfile:
+        if len(data) < _HEADER.size:
+            raise StateFormatError(f"profile state is {len(data)} bytes, shorter than its header")
+        magic, version, code, dimension, reference, short_norm, long_norm = _HEADER.unpack_from(data)
+        if magic != PROFILE_MAGIC or version != PROFILE_VERSION or code not in _DTYPES:
+            raise StateFormatError(
+                f"not a version-{PROFILE_VERSION} profile (magic {magic!r}, version {version})"
+            )
+        if dimension != config.dimension:
+            raise StateFormatError(f"profile has d={dimension}, the configuration says {config.dimension}")
+        wire = _DTYPES[code]
+        size = dimension * wire.itemsize
+        start = _HEADER.size
+        profile = cls(config)
+        try:
+            short = np.frombuffer(data, dtype=wire, count=dimension, offset=start).astype(np.float64)
+            long = np.frombuffer(data, dtype=wire, count=dimension, offset=start + size).astype(np.float64)
+            tail = orjson.loads(data[start + 2 * size :])
+            profile.recent = [(item, kind, ts) for item, kind, ts in tail["r"]]
+            profile.purchased = {item: ts for item, ts in tail["p"]}
+            profile.categories = {key: float(value) for key, value in tail["c"].items()}
+        except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
+            raise StateFormatError(f"profile state is damaged: {exc}") from exc
+        profile.short = short * short_norm
+        profile.long = long * long_norm
+        profile.reference_ts = None if reference == -1 else reference
+        return profile

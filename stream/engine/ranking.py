@@ -1,0 +1,191 @@
+"""Retrieval and ranking: candidates from associations, vector similarity and trending items.
+
+``recommend_many`` takes its sources as plain callables so the stream can plug in the HNSW
+index and the replicated associations later:
+
+* ``similar(vectors (n, d), k) -> [(item_ids, scores)] * n``: any nearest-neighbour search
+  (``ExactSimilarity`` is the brute-force one);
+* ``associations(item_id) -> [AssociationRule]``: the related items of a recent item;
+* ``catalog.lookup(item_ids) -> [ItemInfo | None]``: stock, deletion and category. An item the
+  catalog does not know is kept (unknown is not evidence that it is unavailable).
+
+Score = ``association_weight · max over recent items r of recency(r) · (1 − 1/lift)``
+(lift 1 adds nothing, lift 4 adds 0.75), + ``similarity_weight · max(cosine, 0)``,
++ ``trending_weight · trend / max trend``. Recency of the i-th most recent item is
+``1 / (1 + i)``. Filters: already bought, the trigger item, out of stock, deleted.
+Each item carries the reasons of every source that proposed it, strongest first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from stream.engine.rules import AssociationRule
+
+__all__ = [
+    "DictCatalog",
+    "ExactSimilarity",
+    "ItemCatalog",
+    "ItemInfo",
+    "RankingConfig",
+    "RecommendationRequest",
+    "recommend",
+    "recommend_many",
+]
+
+SimilaritySearch = Callable[[NDArray[np.float32], int], list[tuple[Sequence[str], NDArray[np.floating]]]]
+AssociationLookup = Callable[[str], Sequence[AssociationRule]]
+BOUGHT_CHANNELS = ("cart->purchase", "purchase->purchase", "click->purchase")
+
+
+@dataclass(frozen=True, slots=True)
+class ItemInfo:
+    in_stock: bool = True
+    deleted: bool = False
+    category: str | None = None
+
+
+class ItemCatalog(Protocol):
+    def lookup(self, item_ids: Sequence[str]) -> list[ItemInfo | None]: ...
+
+
+class DictCatalog:
+    """An ``ItemCatalog`` over a dict (tests, offline evaluation)."""
+
+    def __init__(self, items: dict[str, ItemInfo] | None = None) -> None:
+        self.items = items or {}
+
+    def lookup(self, item_ids: Sequence[str]) -> list[ItemInfo | None]:
+        return [self.items.get(item_id) for item_id in item_ids]
+
+
+class ExactSimilarity:
+    """Brute-force cosine search over a matrix of item vectors (the reference for any index)."""
+
+    def __init__(self, item_ids: Sequence[str], vectors: NDArray[np.floating]) -> None:
+        matrix = np.asarray(vectors, dtype=np.float32)
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        self.item_ids = list(item_ids)
+        self.matrix = matrix / np.where(norms > 0, norms, 1.0)
+
+    def __call__(self, vectors: NDArray[np.floating], k: int) -> list[tuple[list[str], NDArray[np.float32]]]:
+        queries = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+        scores = queries @ self.matrix.T
+        k = min(k, scores.shape[1])
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        out = []
+        for row, candidates in enumerate(top):
+            order = candidates[np.argsort(-scores[row, candidates], kind="stable")]
+            out.append(([self.item_ids[i] for i in order], scores[row, order]))
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RankingConfig:
+    top_k: int = 10
+    candidates_per_source: int = 50
+    recent_items_used: int = 5
+    association_weight: float = 1.0
+    similarity_weight: float = 0.6
+    trending_weight: float = 0.2
+    min_lift: float = 1.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecommendationRequest:
+    user_id: str
+    query_vector: NDArray[np.floating] | None = None
+    recent_items: Sequence[str] = ()  # oldest first, most recent last
+    purchased: Collection[str] = field(default_factory=frozenset)
+    trigger_item: str | None = None
+
+
+def _association_reason(rule: AssociationRule) -> str:
+    verb = "bought together with" if rule.channel in BOUGHT_CHANNELS else "viewed together with"
+    return f"{verb} {rule.antecedent} (lift {rule.lift:.1f})"
+
+
+def recommend_many(
+    requests: Sequence[RecommendationRequest],
+    *,
+    similar: SimilaritySearch | None = None,
+    associations: AssociationLookup | None = None,
+    catalog: ItemCatalog | None = None,
+    trending: Sequence[tuple[str, float]] = (),
+    config: RankingConfig | None = None,
+) -> list[list[dict[str, Any]]]:
+    """Ranked ``{"item_id", "score", "reasons"}`` lists, one per request (one batched ANN call)."""
+    config = config or RankingConfig()
+    with_vectors = [
+        i for i, r in enumerate(requests) if r.query_vector is not None and np.any(r.query_vector)
+    ]
+    neighbours: dict[int, tuple[Sequence[str], NDArray[np.floating]]] = {}
+    if similar is not None and with_vectors:
+        stacked = np.stack([np.asarray(requests[i].query_vector, dtype=np.float32) for i in with_vectors])
+        for i, found in zip(with_vectors, similar(stacked, config.candidates_per_source), strict=True):
+            neighbours[i] = found
+    top_trend = max((score for _, score in trending), default=0.0)
+    results = []
+    for index, request in enumerate(requests):
+        scores: dict[str, float] = {}
+        reasons: dict[str, list[tuple[float, str]]] = {}
+
+        def propose(item: str, score: float, reason: str, scores=scores, reasons=reasons) -> None:
+            if score <= 0:
+                return
+            scores[item] = scores.get(item, 0.0) + score
+            reasons.setdefault(item, []).append((score, reason))
+
+        if associations is not None:
+            recent = list(dict.fromkeys(reversed(request.recent_items)))[: config.recent_items_used]
+            best: dict[str, tuple[float, str]] = {}
+            for position, source in enumerate(recent):
+                recency = 1.0 / (1 + position)
+                for rule in list(associations(source))[: config.candidates_per_source]:
+                    if rule.lift < config.min_lift:
+                        continue
+                    strength = recency * (1.0 - 1.0 / rule.lift) if rule.lift > 0 else 0.0
+                    if strength > best.get(rule.consequent, (0.0, ""))[0]:
+                        best[rule.consequent] = (strength, _association_reason(rule))
+            for item, (strength, reason) in best.items():
+                propose(item, config.association_weight * strength, reason)
+        if index in neighbours:
+            item_ids, similarities = neighbours[index]
+            for item, similarity in zip(item_ids, similarities, strict=True):
+                propose(item, config.similarity_weight * float(similarity), "similar to your recent views")
+        if top_trend > 0:
+            for item, trend in trending[: config.candidates_per_source]:
+                propose(item, config.trending_weight * trend / top_trend, "trending now")
+        excluded = set(request.purchased)
+        if request.trigger_item is not None:
+            excluded.add(request.trigger_item)
+        candidates = [item for item in scores if item not in excluded]
+        if catalog is not None and candidates:
+            infos = catalog.lookup(candidates)
+            candidates = [
+                item
+                for item, info in zip(candidates, infos, strict=True)
+                if info is None or (info.in_stock and not info.deleted)
+            ]
+        ranked = sorted(candidates, key=lambda item: (-scores[item], item))[: config.top_k]
+        results.append(
+            [
+                {
+                    "item_id": item,
+                    "score": round(scores[item], 6),
+                    "reasons": [reason for _, reason in sorted(reasons[item], key=lambda pair: -pair[0])],
+                }
+                for item in ranked
+            ]
+        )
+    return results
+
+
+def recommend(request: RecommendationRequest, **sources: Any) -> list[dict[str, Any]]:
+    """One request; the one-item form of ``recommend_many`` (same keyword sources)."""
+    return recommend_many([request], **sources)[0]

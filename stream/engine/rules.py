@@ -1,0 +1,85 @@
+"""Association metrics from counts: support, confidence, lift and Dunning's log-likelihood ratio.
+
+For a directed pair A ⇒ B in one behaviour channel, with ``n_ab`` the (possibly decayed)
+number of transactions holding the pair, ``n_a`` those holding A on the antecedent side,
+``n_b`` those holding B on the consequent side and ``N`` all transactions::
+
+    support    = n_ab / N
+    confidence = n_ab / n_a
+    lift       = confidence / (n_b / N) = n_ab · N / (n_a · n_b)
+    llr        = 2 · Σ k_ij · ln(k_ij · N / (row_i · col_j))    over the 2×2 table
+                 k11 = n_ab, k12 = n_a − n_ab, k21 = n_b − n_ab, k22 = N − n_a − n_b + n_ab
+
+which is exactly how batch association-rule tools (arules, mlxtend) define the first three,
+and Dunning (1993) the fourth. Everything is vectorised over arrays of rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = ["AssociationRule", "association_metrics", "log_likelihood_ratio", "rank_rules"]
+
+
+def _xlogx(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    safe = np.where(values > 0, values, 1.0)
+    return np.where(values > 0, values * np.log(safe), 0.0)
+
+
+def log_likelihood_ratio(
+    k11: ArrayLike, k12: ArrayLike, k21: ArrayLike, k22: ArrayLike
+) -> NDArray[np.float64]:
+    """Dunning's G² for 2×2 tables, elementwise; 0 where the table shows independence."""
+    a, b, c, d = (np.asarray(k, dtype=np.float64) for k in (k11, k12, k21, k22))
+    total = a + b + c + d
+    cells = _xlogx(a) + _xlogx(b) + _xlogx(c) + _xlogx(d)
+    margins = _xlogx(a + b) + _xlogx(c + d) + _xlogx(a + c) + _xlogx(b + d)
+    return np.maximum(2.0 * (cells - margins + _xlogx(total)), 0.0)
+
+
+def association_metrics(
+    pair_counts: ArrayLike,
+    antecedent_counts: ArrayLike,
+    consequent_counts: ArrayLike,
+    transactions: float,
+) -> dict[str, NDArray[np.float64]]:
+    """Support, confidence, lift and llr for arrays of directed pairs."""
+    n_ab = np.asarray(pair_counts, dtype=np.float64)
+    n_a = np.asarray(antecedent_counts, dtype=np.float64)
+    n_b = np.asarray(consequent_counts, dtype=np.float64)
+    total = float(transactions)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        support = n_ab / total if total > 0 else np.zeros_like(n_ab)
+        confidence = np.where(n_a > 0, n_ab / n_a, 0.0)
+        lift = np.where((n_a > 0) & (n_b > 0), n_ab * total / (n_a * n_b), 0.0)
+    llr = log_likelihood_ratio(n_ab, n_a - n_ab, n_b - n_ab, total - n_a - n_b + n_ab)
+    return {"support": support, "confidence": confidence, "lift": lift, "llr": llr}
+
+
+@dataclass(frozen=True, slots=True)
+class AssociationRule:
+    """One 1-item ⇒ 1-item rule in one channel, with the counts it was computed from."""
+
+    antecedent: str
+    consequent: str
+    channel: str
+    support: float
+    confidence: float
+    lift: float
+    llr: float
+    pair_count: float
+    antecedent_count: float
+    consequent_count: float
+    transactions: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def rank_rules(rules: list[AssociationRule]) -> list[AssociationRule]:
+    """Lift descending, then confidence descending, then names (a stable, documented order)."""
+    return sorted(rules, key=lambda r: (-r.lift, -r.confidence, r.antecedent, r.consequent, r.channel))

@@ -1,0 +1,129 @@
+"""Validation reasons, serialisation round trips, ranking filters and ad frequency caps."""
+
+from __future__ import annotations
+
+import numpy as np
+import orjson
+import pytest
+
+from stream.engine import (
+    AdConfig,
+    AdTargeter,
+    AssociationRule,
+    DictCatalog,
+    Event,
+    ExactSimilarity,
+    InvalidEvent,
+    ItemInfo,
+    ProfileConfig,
+    RecommendationRequest,
+    SessionConfig,
+    StateFormatError,
+    UserActivity,
+    UserProfile,
+    recommend,
+    validate_event,
+)
+
+NOW = 1_700_000_000_000
+GOOD = {"event_id": "e1", "user_id": "u1", "item_id": "i1", "ts": NOW - 1000}
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind", "reason"),
+    [
+        (b"x" * 70_000, "click", "too_large"),
+        (b"{nope", "click", "not_json"),
+        (b"[1, 2]", "click", "not_an_object"),
+        (GOOD, "teleport", "unknown_kind"),
+        (GOOD, None, "missing_field:kind"),
+        ({**GOOD, "user_id": None}, "click", "missing_field:user_id"),
+        ({**GOOD, "item_id": 1.5}, "click", "wrong_type:item_id"),
+        ({**GOOD, "ts": "yesterday"}, "click", "bad_format:ts"),
+        ({**GOOD, "ts": True}, "click", "wrong_type:ts"),
+        ({**GOOD, "ts": NOW + 10**9}, "click", "ts_in_future"),
+        ({**GOOD, "ts": 5}, "click", "ts_too_old"),
+        ({**GOOD, "quantity": -1}, "purchase", "negative_quantity"),
+        ({**GOOD, "item_id": "x" * 300}, "click", "field_too_long:item_id"),
+        ({**GOOD, "event_id": ""}, "click", "empty_field:event_id"),
+    ],
+)
+def test_rejection_reasons(raw, kind, reason):
+    with pytest.raises(InvalidEvent) as caught:
+        validate_event(raw, kind=kind, now_ms=NOW)
+    assert caught.value.reason == reason
+
+
+def test_accepts_bytes_iso_time_and_integer_ids():
+    raw = orjson.dumps(
+        {"event_id": 7, "user_id": 9, "item_id": "a", "ts": "2023-11-14T22:13:20Z", "order_id": "o"}
+    )
+    event = validate_event(raw, kind="purchase", now_ms=NOW)
+    assert (event.event_id, event.user_id, event.ts, event.order_id) == ("7", "9", 1_700_000_000_000, "o")
+
+
+def test_state_round_trips():
+    activity = UserActivity(SessionConfig(allowed_lateness_ms=10))
+    activity.ingest(
+        [
+            Event("a", "u", "i1", "click", 1000),
+            Event("b", "u", "i2", "cart", 1005),
+            Event("c", "u", "i3", "click", 2000),
+        ]
+    )
+    copy = UserActivity.from_bytes(activity.to_bytes(), SessionConfig(allowed_lateness_ms=10))
+    more = [Event("d", "u", "i4", "purchase", 2001), Event("b", "u", "i2", "cart", 1005)]
+    left, right = activity.ingest(more), copy.ingest(more)
+    assert left.updates == right.updates and len(left.duplicates) == len(right.duplicates) == 1
+    config = ProfileConfig(dimension=16)
+    profile = UserProfile(config)
+    profile.update_many([Event("a", "u", "i1", "purchase", 1000)], np.ones((1, 16)), ["c1"])
+    for dtype, tolerance in (("float16", 1e-3), ("float32", 1e-6)):
+        data = profile.to_bytes(dtype)
+        back = UserProfile.from_bytes(data, config)
+        assert np.allclose(back.long, profile.long, rtol=tolerance)
+        assert back.purchased == profile.purchased and back.recent == profile.recent
+    assert len(profile.to_bytes("float16")) < 40 + 2 * 16 * 2 + 100
+    with pytest.raises(StateFormatError):
+        UserProfile.from_bytes(b"garbage" * 10, config)
+
+
+def test_recommend_filters_and_explains():
+    rule = lambda a, c, lift: AssociationRule(a, c, "purchase->purchase", 0.1, 0.5, lift, 3.0, 1, 1, 1, 1)  # noqa: E731
+    rules = {
+        "phone": [
+            rule("phone", "case", 4.1),
+            rule("phone", "charger", 2.0),
+            rule("phone", "old", 3.0),
+            rule("phone", "bought", 5.0),
+        ]
+    }
+    catalog = DictCatalog({"old": ItemInfo(deleted=True), "charger": ItemInfo(in_stock=False)})
+    similar = ExactSimilarity(["case", "cable", "phone"], np.eye(3))
+    items = recommend(
+        RecommendationRequest(
+            user_id="u",
+            query_vector=np.array([0, 1.0, 0]),
+            recent_items=["phone"],
+            purchased={"bought"},
+            trigger_item="phone",
+        ),
+        similar=similar,
+        associations=lambda item: rules.get(item, []),
+        catalog=catalog,
+        trending=[("hot", 10.0)],
+    )
+    ids = [item["item_id"] for item in items]
+    assert {"old", "charger", "bought", "phone"}.isdisjoint(ids)
+    assert ids[0] == "case" and items[0]["reasons"] == ["bought together with phone (lift 4.1)"]
+    assert "similar to your recent views" in items[ids.index("cable")]["reasons"]
+    assert "hot" in ids
+
+
+def test_ad_frequency_cap_by_event_time():
+    targeter = AdTargeter(AdConfig(threshold=0.5, frequency_cap=2, cap_window_ms=1000))
+    targeter.upsert("shoes", np.array([1.0, 0.0]), ["sport"])
+    targeter.upsert("books", np.array([0.0, 1.0]))
+    user = np.array([[1.0, 0.1]])
+    sent = [targeter.target_many(["u"], user, [{"sport": 1.0}], [ts]) for ts in (0, 10, 20, 1500)]
+    assert [[t.campaign_id for t in batch] for batch in sent] == [["shoes"], ["shoes"], [], ["shoes"]]
