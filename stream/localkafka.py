@@ -267,14 +267,10 @@ class LocalKafka:
     def _checked_java(self) -> str:
         java = _java_executable()
         if java is None:
-            raise LocalKafkaError(
-                f"java not found: install Java {MIN_JAVA_MAJOR}+ or set JAVA_HOME"
-            )
+            raise LocalKafkaError(f"java not found: install Java {MIN_JAVA_MAJOR}+ or set JAVA_HOME")
         major = java_major_version(java)
         if major < MIN_JAVA_MAJOR:
-            raise LocalKafkaError(
-                f"{java} is Java {major}; the Kafka broker needs Java {MIN_JAVA_MAJOR}+"
-            )
+            raise LocalKafkaError(f"{java} is Java {major}; the Kafka broker needs Java {MIN_JAVA_MAJOR}+")
         return java
 
     def _checked_libs(self) -> Path:
@@ -316,8 +312,18 @@ class LocalKafka:
     def _format(self, java: str, classpath: str, logging_flag: str, properties: Path) -> None:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         result = subprocess.run(
-            [java, logging_flag, "-cp", classpath, "kafka.tools.StorageTool", "format",
-             "-t", cluster_id, "-c", str(properties)],
+            [
+                java,
+                logging_flag,
+                "-cp",
+                classpath,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(properties),
+            ],
             capture_output=True,
             text=True,
             check=False,

@@ -77,7 +77,11 @@ def cross_recommendation(
             "trigger_item_id": trigger_item_id,
             "ts": ts,
             "items": [
-                {"item_id": item["item_id"], "score": round(float(item["score"]), 6), "reasons": list(item["reasons"])}
+                {
+                    "item_id": item["item_id"],
+                    "score": round(float(item["score"]), 6),
+                    "reasons": list(item["reasons"]),
+                }
                 for item in items
             ],
             "model": model,

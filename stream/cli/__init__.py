@@ -28,6 +28,8 @@ COMMAND_MODULES = (
     "stream.cli.rules",
     "stream.cli.embed",
     "stream.cli.index",
+    "stream.cli.tools",
+    "stream.cli.worker",
 )
 
 

@@ -76,7 +76,12 @@ def test_missing_jars_say_run_make_setup(tmp_path: Path) -> None:
     empty = tmp_path / "no-jars"
     empty.mkdir()
     result = xsell(
-        "kafka", "up", "--port", str(free_port()), "--data-dir", str(tmp_path / "d"),
+        "kafka",
+        "up",
+        "--port",
+        str(free_port()),
+        "--data-dir",
+        str(tmp_path / "d"),
         env={"XSELL_KAFKA_LIBS": str(empty)},
     )
     assert_one_line_error(result, "make setup", str(empty))
@@ -97,7 +102,12 @@ def test_missing_java_is_one_line(tmp_path: Path) -> None:
         d for d in os.environ["PATH"].split(os.pathsep) if not (Path(d) / "java").exists()
     )
     result = xsell(
-        "kafka", "up", "--port", str(free_port()), "--data-dir", str(tmp_path / "d"),
+        "kafka",
+        "up",
+        "--port",
+        str(free_port()),
+        "--data-dir",
+        str(tmp_path / "d"),
         env={"PATH": path_without_java, "JAVA_HOME": str(tmp_path / "nowhere")},
     )
     assert_one_line_error(result, "java not found")
@@ -107,10 +117,15 @@ def test_old_java_is_refused(tmp_path: Path) -> None:
     fake_home = tmp_path / "jdk8"
     (fake_home / "bin").mkdir(parents=True)
     fake_java = fake_home / "bin" / "java"
-    fake_java.write_text('#!/bin/sh\necho \'openjdk version "1.8.0_402"\' >&2\n')
+    fake_java.write_text("#!/bin/sh\necho 'openjdk version \"1.8.0_402\"' >&2\n")
     fake_java.chmod(0o755)
     result = xsell(
-        "kafka", "up", "--port", str(free_port()), "--data-dir", str(tmp_path / "d"),
+        "kafka",
+        "up",
+        "--port",
+        str(free_port()),
+        "--data-dir",
+        str(tmp_path / "d"),
         env={"JAVA_HOME": str(fake_home)},
     )
     assert_one_line_error(result, "Java 8", "17+")

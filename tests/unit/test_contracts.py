@@ -48,7 +48,10 @@ def test_dead_letter_builder_obeys_its_schema_and_cuts_oversized_originals() -> 
 
 def test_output_builders_obey_their_schemas() -> None:
     recommendation = records.cross_recommendation(
-        user_id="u1", trigger_event_id="e1", trigger_item_id="i1", ts=NOW_MS,
+        user_id="u1",
+        trigger_event_id="e1",
+        trigger_item_id="i1",
+        ts=NOW_MS,
         items=[{"item_id": "i2", "score": 0.5, "reasons": ["bought together with i1 (lift 4.1)"]}],
         model="all-MiniLM-L6-v2@abc",
     )
@@ -56,7 +59,9 @@ def test_output_builders_obey_their_schemas() -> None:
     target = records.ad_target(user_id="u1", campaign_id="c1", score=0.7, ts=NOW_MS, trigger_event_id="e1")
     validator("ad-target").validate(orjson.loads(target))
     vector = np.random.default_rng(0).normal(size=384).astype(np.float32)
-    embedding = orjson.loads(records.item_embedding(kind="item", id="i1", model="m", vector=vector, in_stock=True))
+    embedding = orjson.loads(
+        records.item_embedding(kind="item", id="i1", model="m", vector=vector, in_stock=True)
+    )
     validator("item-embedding").validate(embedding)
     np.testing.assert_array_equal(records.decode_vector(embedding["vector_base64"], 384), vector)
 
@@ -64,7 +69,15 @@ def test_output_builders_obey_their_schemas() -> None:
 VALID_EVENTS = [
     {"event_id": "e1", "user_id": "u1", "item_id": "i1", "ts": NOW_MS},
     {"event_id": "e2", "user_id": "u1", "item_id": "i1", "ts": "2023-11-14T22:13:20Z"},
-    {"event_id": "e3", "user_id": "u1", "item_id": "i1", "ts": NOW_MS, "quantity": 2, "price": 9.5, "order_id": "o1"},
+    {
+        "event_id": "e3",
+        "user_id": "u1",
+        "item_id": "i1",
+        "ts": NOW_MS,
+        "quantity": 2,
+        "price": 9.5,
+        "order_id": "o1",
+    },
     {"event_id": "e4", "user_id": "u1", "item_id": "i1", "ts": NOW_MS, "session_id": "s1", "quantity": None},
     {"event_id": 5, "user_id": 17, "item_id": 123456, "ts": NOW_MS},
 ]

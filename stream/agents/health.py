@@ -1,0 +1,37 @@
+"""Worker health in metrics: readiness, consumer lag per assigned partition, recoveries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stream.app import app, metrics
+from stream.views import is_ready
+
+_lag_series: set[tuple[str, str]] = set()
+
+
+@app.timer(2.0)
+async def report_lag() -> None:
+    """Lag = log end offset − position, for the partitions this worker owns right now."""
+    is_ready()
+    consumer = app.consumer
+    seen: set[tuple[str, str]] = set()
+    for tp in consumer.assignment():
+        if tp.topic.endswith("-changelog"):
+            continue
+        position = await consumer.position(tp)
+        highwater = consumer.highwater(tp)
+        if position is None or highwater is None:
+            continue
+        labels = (tp.topic, str(tp.partition))
+        metrics.consumer_lag.labels(*labels).set(max(0, highwater - position))
+        seen.add(labels)
+    for labels in _lag_series - seen:  # revoked: stop reporting a stale value
+        metrics.consumer_lag.remove(*labels)
+    _lag_series.clear()
+    _lag_series.update(seen)
+
+
+@app.on_partitions_assigned.connect
+async def _count_recoveries(sender: Any, assigned: Any, **kwargs: Any) -> None:
+    metrics.recoveries.inc()

@@ -1,0 +1,540 @@
+"""The interactions agent: clicks, carts and purchases, partitioned by user.
+
+Per batch (``take_events``; every record is handled inside the loop, nothing escapes):
+
+1. validate each record (raw bytes; the topic gives the kind); rejects → ``dead-letter``;
+2. per user, one table read and one table write: order, de-duplicate, sessionise and
+   generate pairs (``UserActivity``), update the rolling vectors (``UserProfile``);
+3. push the partition's watermark (newest event time − lateness) to users whose buffered
+   events it has passed, and, when a partition has been idle for ``idle_flush_s``, apply
+   every buffered event (so a quiet pipeline has counted everything);
+4. aggregate the item updates by destination partition and send **one** message per
+   co-occurrence partition to ``item-pairs``, awaiting delivery *before* the user state
+   is written: a crash then replays the pairs (dropped downstream by ``event_id``) rather
+   than losing them;
+5. rank once per user (one batched index query, in a worker thread) and answer **every**
+   input event, duplicates included, on ``cross-recommendations`` with its
+   ``trigger_event_id``; ad targets go to ``ad-targets``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+import time
+from collections import defaultdict, deque
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+
+from stream import records
+from stream.agents.replica import replica
+from stream.app import (
+    ad_targets_topic,
+    app,
+    dead_letter_topic,
+    events_topic,
+    item_pairs_topic,
+    metrics,
+    recommendations_topic,
+    settings,
+)
+from stream.engine import (
+    Event,
+    IngestResult,
+    InvalidEvent,
+    ItemInfo,
+    ProfileConfig,
+    RankingConfig,
+    RecommendationRequest,
+    SessionConfig,
+    UserActivity,
+    UserProfile,
+    ValidationConfig,
+    recommend_many,
+    validate_event,
+)
+from stream.partitions import acting_for, partition_for, partition_state_key
+from stream.tables import user_recommendations_table, user_state_table
+from stream.topics import EVENT_TOPICS
+
+__all__ = ["PartitionState", "UserState"]
+
+log = logging.getLogger(__name__)
+
+STATE_MAGIC = b"XU1"
+VALIDATION = ValidationConfig(
+    max_message_bytes=settings.max_message_bytes, max_future_ms=int(settings.max_future_s * 1000)
+)
+SESSIONS = SessionConfig(
+    session_gap_ms=int(settings.session_gap_s * 1000), allowed_lateness_ms=int(settings.lateness_s * 1000)
+)
+KIND_OF_TOPIC = {settings.topic(name): kind for name, kind in EVENT_TOPICS.items()}
+_ranking_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xsell-ranking")
+# The batch loop and the idle flusher both read-modify-write user state.
+_state_lock = asyncio.Lock()
+
+
+@dataclass
+class UserState:
+    """What the ``user-state`` table holds per user: activity, profile and ad caps."""
+
+    activity: UserActivity
+    profile: UserProfile
+    ad_caps: dict[str, list[int]] = field(default_factory=dict)
+
+    def to_bytes(self) -> bytes:
+        activity = self.activity.to_bytes()
+        profile = self.profile.to_bytes()
+        header = struct.pack("<II", len(activity), len(profile))
+        return b"".join((STATE_MAGIC, header, activity, profile, orjson.dumps(self.ad_caps)))
+
+    @classmethod
+    def from_bytes(cls, data: bytes | None, profile_config: ProfileConfig) -> UserState:
+        if not data:
+            return cls(UserActivity(SESSIONS), UserProfile(profile_config))
+        if data[:3] != STATE_MAGIC:
+            raise ValueError("user state has an unknown format")
+        activity_size, profile_size = struct.unpack_from("<II", data, 3)
+        start = 3 + 8
+        activity = UserActivity.from_bytes(data[start : start + activity_size], SESSIONS)
+        start += activity_size
+        profile = UserProfile.from_bytes(data[start : start + profile_size], profile_config)
+        ad_caps = orjson.loads(data[start + profile_size :] or b"{}")
+        return cls(activity, profile, ad_caps)
+
+
+@dataclass
+class PartitionState:
+    """Per input partition: N's share, the event-time high mark and users with buffered events."""
+
+    tally: int = 0
+    max_ts: int | None = None
+    pending: dict[str, int] = field(default_factory=dict)  # user → earliest buffered event time
+    last_input: float = 0.0  # wall clock (monotonic), for idle flushing only
+    anchor: Any = None  # an event of this partition: table writes go to its partition
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps({"tally": self.tally, "max_ts": self.max_ts, "pending": self.pending})
+
+    @classmethod
+    def from_bytes(cls, data: bytes | None) -> PartitionState:
+        if not data:
+            return cls()
+        raw = orjson.loads(data)
+        return cls(tally=int(raw["tally"]), max_ts=raw.get("max_ts"), pending=dict(raw.get("pending", {})))
+
+
+_partitions: dict[int, PartitionState] = {}
+
+
+def _partition(number: int) -> PartitionState:
+    state = _partitions.get(number)
+    if state is None:
+        stored = user_state_table.get(partition_state_key("partition", number, settings.partitions))
+        state = _partitions[number] = PartitionState.from_bytes(stored)
+    return state
+
+
+@app.on_partitions_revoked.connect
+async def _forget_partitions(sender: Any, revoked: Any, **kwargs: Any) -> None:
+    """A revoked partition's state moves with it; re-read it from the table if it comes back."""
+    _partitions.clear()
+    metrics.rebalances.inc()
+
+
+@dataclass
+class Answer:
+    """One input event to answer, and the Faust event it came in."""
+
+    event: Event
+    source: Any
+
+
+@dataclass
+class Work:
+    """What one batch (or one idle flush) accumulates before it sends and writes."""
+
+    states: dict[bytes, tuple[UserState, Any]] = field(default_factory=dict)
+    pairs: dict[int, list[list[Any]]] = field(default_factory=lambda: defaultdict(list))
+    touched: set[int] = field(default_factory=set)
+
+    def absorb(self, user_key: bytes, state: UserState, result: IngestResult, partition: int) -> None:
+        """Apply one user's ingest or flush result to the profile, pairs and tallies."""
+        if result.applied:
+            items = [event.item_id for event in result.applied]
+            vectors, categories = _item_vectors(items, state.profile.config.dimension)
+            state.profile.update_many(result.applied, vectors, categories)
+        for update in result.updates:
+            destination = partition_for(update.item_id.encode(), settings.partitions)
+            self.pairs[destination].append(
+                [
+                    update.item_id,
+                    update.event_id,
+                    update.ts,
+                    update.occurrence,
+                    [list(p) for p in update.partners],
+                ]
+            )
+        partition_state = _partition(partition)
+        partition_state.tally += len(result.opened)
+        if state.activity.pending:
+            partition_state.pending[user_key.decode()] = min(ts for ts, _, _ in state.activity.pending)
+        else:
+            partition_state.pending.pop(user_key.decode(), None)
+        self.touched.add(partition)
+
+    async def send_pairs(self) -> None:
+        tally = {f"p{number}": state.tally for number, state in _partitions.items()}
+        futures = []
+        for destination, updates in self.pairs.items():
+            value = orjson.dumps({"tally": tally, "updates": updates})
+            futures.append(
+                await item_pairs_topic.send(
+                    key=f"pairs:{destination}".encode(), value=value, partition=destination
+                )
+            )
+            metrics.pairs_sent.inc(len(updates))
+        await asyncio.gather(*futures)
+
+    def write_states(self) -> None:
+        for user_key, (state, anchor) in self.states.items():
+            with acting_for(anchor):
+                user_state_table[user_key] = state.to_bytes()
+        for number in self.touched:
+            partition_state = _partitions[number]
+            with acting_for(partition_state.anchor):
+                user_state_table[partition_state_key("partition", number, settings.partitions)] = (
+                    partition_state.to_bytes()
+                )
+        metrics.table_keys.labels(table="user-state").set(len(user_state_table))
+
+
+class _IndexCatalog:
+    """Stock and category from the index replica's metadata (unknown items are kept)."""
+
+    def lookup(self, item_ids: Sequence[str]) -> list[ItemInfo | None]:
+        index = replica.index
+        found: list[ItemInfo | None] = []
+        for item_id in item_ids:
+            if index is None or item_id not in index:
+                found.append(None)
+                continue
+            meta = index.metadata(item_id) or {}
+            found.append(ItemInfo(in_stock=bool(meta.get("in_stock", True)), category=meta.get("category")))
+        return found
+
+
+async def _dead_letter(message: Any, reason: str, detail: str = "") -> None:
+    metrics.dead_letters.labels(topic=message.topic, reason=reason.split(":")[0]).inc()
+    await dead_letter_topic.send(
+        key=message.key,
+        value=records.dead_letter(
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=message.key,
+            value=message.value,
+            reason=reason,
+            detail=detail,
+        ),
+    )
+
+
+def _item_vectors(items: Sequence[str], dimension: int) -> tuple[np.ndarray, list[str | None]]:
+    """Item vectors (NaN rows for items not embedded yet) and categories."""
+    vectors = np.full((len(items), dimension), np.nan, dtype=np.float32)
+    categories: list[str | None] = [None] * len(items)
+    index = replica.index
+    if index is not None:
+        for row, item in enumerate(items):
+            if item in index:
+                vectors[row] = index.vector(item)
+                categories[row] = (index.metadata(item) or {}).get("category")
+    return vectors, categories
+
+
+def _profile_config() -> ProfileConfig:
+    return ProfileConfig(dimension=replica.index.dim if replica.index is not None else 384)
+
+
+def _load_state(user_key: bytes, profile_config: ProfileConfig) -> UserState:
+    try:
+        return UserState.from_bytes(user_state_table.get(user_key), profile_config)
+    except Exception:  # a corrupt state must not stop the worker
+        log.exception("user state of %r unreadable; starting afresh", user_key)
+        return UserState(UserActivity(SESSIONS), UserProfile(profile_config))
+
+
+async def process_batch(batch: Sequence[Any]) -> None:
+    """Everything one batch does; see the module docstring."""
+    now_ms = int(time.time() * 1000)
+    by_user: dict[bytes, list[Answer]] = defaultdict(list)
+    for event in batch:
+        message = event.message
+        kind = KIND_OF_TOPIC.get(message.topic)
+        try:
+            if kind is None:
+                raise InvalidEvent("unknown_kind", f"topic {message.topic}")
+            valid = validate_event(message.value or b"", kind=kind, now_ms=now_ms, config=VALIDATION)
+        except InvalidEvent as exc:
+            metrics.events_consumed.labels(kind=kind or "unknown", outcome="dead_letter").inc()
+            await _dead_letter(message, exc.reason, exc.detail)
+            continue
+        by_user[valid.user_id.encode()].append(Answer(valid, event))
+        partition_state = _partition(message.partition)
+        partition_state.anchor = event
+        partition_state.last_input = time.monotonic()
+        if partition_state.max_ts is None or valid.ts > partition_state.max_ts:
+            partition_state.max_ts = valid.ts
+    if not by_user:
+        return
+
+    profile_config = _profile_config()
+    work = Work()
+    answered: list[Answer] = []
+    for user_key, answers in by_user.items():
+        source = answers[0].source
+        state = _load_state(user_key, profile_config)
+        result = state.activity.ingest([answer.event for answer in answers])
+        late = {event.event_id for event in result.too_late}
+        duplicates = {event.event_id for event in result.duplicates}
+        for answer in answers:
+            kind = answer.event.kind
+            if answer.event.event_id in late:
+                metrics.events_consumed.labels(kind=kind, outcome="dead_letter").inc()
+                await _dead_letter(answer.source.message, "too_late", "older than the allowed lateness")
+                continue
+            outcome = "duplicate" if answer.event.event_id in duplicates else "ok"
+            metrics.events_consumed.labels(kind=kind, outcome=outcome).inc()
+            answered.append(answer)
+        work.absorb(user_key, state, result, source.message.partition)
+        work.states[user_key] = (state, source)
+
+    for number in {answers[0].source.message.partition for answers in by_user.values()}:
+        partition_state = _partitions[number]
+        if partition_state.max_ts is not None:
+            _flush_pending(
+                work, number, partition_state.max_ts - SESSIONS.allowed_lateness_ms, profile_config
+            )
+
+    await work.send_pairs()
+    futures, latest = await _answer(answered, {key: state for key, (state, _) in work.states.items()})
+    work.write_states()
+    for user_key, (source, value) in latest.items():
+        with acting_for(source):
+            user_recommendations_table[user_key] = value
+    await asyncio.gather(*futures)
+
+
+def _flush_pending(work: Work, number: int, watermark: int | None, profile_config: ProfileConfig) -> None:
+    """Apply buffered events of this partition's other users up to ``watermark`` (all if None)."""
+    partition_state = _partitions[number]
+    due = [
+        user
+        for user, earliest in partition_state.pending.items()
+        if (watermark is None or earliest <= watermark) and user.encode() not in work.states
+    ]
+    for user in due:
+        user_key = user.encode()
+        state = _load_state(user_key, profile_config)
+        work.absorb(user_key, state, state.activity.flush(watermark), number)
+        work.states[user_key] = (state, partition_state.anchor)
+
+
+@app.timer(1.0)
+async def flush_idle_partitions() -> None:
+    """Apply every buffered event of a partition that has had no input for ``idle_flush_s``."""
+    idle = [
+        number
+        for number, state in _partitions.items()
+        if state.pending
+        and state.anchor is not None
+        and time.monotonic() - state.last_input > settings.idle_flush_s
+    ]
+    if not idle:
+        return
+    async with _state_lock:
+        work = Work()
+        profile_config = _profile_config()
+        for number in idle:
+            _flush_pending(work, number, None, profile_config)
+        await work.send_pairs()
+        work.write_states()
+
+
+def _rank(requests: list[RecommendationRequest], k: int) -> list[list[dict[str, Any]]]:
+    index = replica.index
+
+    def similar(vectors: np.ndarray, depth: int) -> list[tuple[list[str], np.ndarray]]:
+        if index is None or len(index) == 0:
+            return [([], np.zeros(0)) for _ in range(len(vectors))]
+        rows = index.query(vectors, min(depth, len(index)))
+        return [([item for item, _ in row], np.array([score for _, score in row])) for row in rows]
+
+    rules_cache: dict[str, Any] = {}
+
+    def associations(item_id: str) -> Any:
+        if item_id not in rules_cache:
+            rules_cache[item_id] = replica.rules(item_id, top_k=50)
+        return rules_cache[item_id]
+
+    ranked = recommend_many(
+        requests,
+        similar=similar,
+        associations=associations,
+        catalog=_IndexCatalog(),
+        trending=replica.trending(50),
+        config=RankingConfig(top_k=k),
+    )
+    for row in ranked:
+        for item in row:
+            for reason in item["reasons"]:
+                metrics.candidates.labels(source=_source_of(reason)).inc()
+    return ranked
+
+
+def _source_of(reason: str) -> str:
+    if "together with" in reason:
+        return "associations"
+    return "similar" if "similar" in reason else "trending"
+
+
+def _query_vector(state: UserState, items: Iterable[str], ts: int) -> np.ndarray:
+    """The profile's vector, blended with the items not yet in it (buffered ones, the triggers)."""
+    profile_vector = state.profile.query_vector(ts)
+    vectors, _ = _item_vectors(list(items), state.profile.config.dimension)
+    known = vectors[~np.isnan(vectors).any(axis=1)]
+    if len(known) == 0:
+        return profile_vector
+    fresh = known.mean(axis=0)
+    blend = fresh / (np.linalg.norm(fresh) or 1.0) + profile_vector
+    return (blend / (np.linalg.norm(blend) or 1.0)).astype(np.float32)
+
+
+async def _answer(
+    answered: list[Answer], states: dict[bytes, UserState]
+) -> tuple[list[Any], dict[bytes, tuple[Any, bytes]]]:
+    """Publish one recommendation per answered event and the ad targets; return the sends."""
+    if not answered:
+        return [], {}
+    k = settings.recommendations
+    per_user: dict[bytes, list[Answer]] = defaultdict(list)
+    for answer in answered:
+        per_user[answer.event.user_id.encode()].append(answer)
+    users = list(per_user)
+    requests = []
+    widths = []
+    for user_key in users:
+        state = states[user_key]
+        answers = per_user[user_key]
+        latest_ts = max(answer.event.ts for answer in answers)
+        pending = [
+            event.item_id for _, _, event in sorted(state.activity.pending, key=lambda entry: entry[:2])
+        ]
+        triggers = list(dict.fromkeys(answer.event.item_id for answer in answers))
+        widths.append(len(triggers))
+        requests.append(
+            RecommendationRequest(
+                user_id=user_key.decode(),
+                query_vector=_query_vector(state, pending + triggers, latest_ts),
+                recent_items=[item for item, _, _ in state.profile.recent] + pending + triggers,
+                purchased=frozenset(state.profile.purchased),
+            )
+        )
+    depth = k + min(max(widths), 10)
+    ranked = await asyncio.get_running_loop().run_in_executor(_ranking_executor, _rank, requests, depth)
+
+    futures = []
+    model = f"{replica.model_version}|items:{replica.size}"
+    latest: dict[bytes, tuple[Any, bytes]] = {}
+    now = time.time()
+    for user_key, items in zip(users, ranked, strict=True):
+        for answer in per_user[user_key]:
+            event = answer.event
+            chosen = [item for item in items if item["item_id"] != event.item_id][:k]
+            value = records.cross_recommendation(
+                user_id=event.user_id,
+                trigger_event_id=event.event_id,
+                trigger_item_id=event.item_id,
+                ts=event.ts,
+                items=chosen,
+                model=model,
+            )
+            futures.append(await recommendations_topic.send(key=user_key, value=value))
+            latest[user_key] = (answer.source, value)
+            produced_ms = answer.source.message.timestamp
+            if produced_ms:
+                metrics.end_to_end_latency.observe(max(0.0, now - produced_ms / 1000.0))
+    metrics.recommendations.inc(len(futures))
+    await _send_ad_targets(users, states, per_user, futures)
+    return futures, latest
+
+
+async def _send_ad_targets(
+    users: list[bytes],
+    states: dict[bytes, UserState],
+    per_user: dict[bytes, list[Answer]],
+    futures: list[Any],
+) -> None:
+    targeter = replica.ads
+    if not targeter.campaigns:
+        return
+    ids, vectors, affinities, timestamps, triggers = [], [], [], [], []
+    for user_key in users:
+        state = states[user_key]
+        last = max(per_user[user_key], key=lambda answer: answer.event.ts)
+        vector = _query_vector(state, [answer.event.item_id for answer in per_user[user_key]], last.event.ts)
+        if not np.any(vector):
+            continue
+        user_id = user_key.decode()
+        for campaign_id, times in state.ad_caps.items():
+            targeter.cap.sent[(user_id, campaign_id)] = deque(times)
+        ids.append(user_id)
+        vectors.append(vector)
+        affinities.append(state.profile.category_affinity())
+        timestamps.append(last.event.ts)
+        triggers.append(last.event.event_id)
+    if not ids:
+        return
+    targets = targeter.target_many(ids, np.stack(vectors), affinities, timestamps)
+    trigger_of = dict(zip(ids, triggers, strict=True))
+    for target in targets:
+        value = records.ad_target(
+            user_id=target.user_id,
+            campaign_id=target.campaign_id,
+            score=target.score,
+            ts=target.ts,
+            trigger_event_id=trigger_of[target.user_id],
+        )
+        futures.append(await ad_targets_topic.send(key=target.user_id.encode(), value=value))
+    metrics.ad_targets.inc(len(targets))
+    # The caps live with the user (in the table), not in the worker's memory.
+    mine = set(ids)
+    for (user_id, campaign_id), times in list(targeter.cap.sent.items()):
+        if user_id in mine:
+            if times:
+                states[user_id.encode()].ad_caps[campaign_id] = list(times)
+            del targeter.cap.sent[(user_id, campaign_id)]
+
+
+@app.agent(events_topic, name="xsell-interactions")
+async def interactions(stream: Any) -> None:
+    """Validate, count, profile and answer every click, cart and purchase."""
+    await replica.ready.wait()
+    async for batch in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+        started = time.perf_counter()
+        metrics.batch_size.labels(agent="interactions").observe(len(batch))
+        async with _state_lock:
+            try:
+                await process_batch(batch)
+            except Exception as exc:  # a bug must not lose the batch: park it where it can be replayed
+                log.exception("interactions batch failed; dead-lettering its %d records", len(batch))
+                for event in batch:
+                    await _dead_letter(event.message, f"internal_error:{type(exc).__name__}", str(exc))
+        metrics.batch_seconds.labels(agent="interactions").observe(time.perf_counter() - started)

@@ -1,0 +1,34 @@
+"""The worker's replica task: follows ``item-embeddings`` and ``item-associations``.
+
+The logic lives in ``stream.replica.Replica`` (no Faust); this module owns the one
+instance per worker and runs it once the encoder is loaded (the replica needs the model
+version and dimension to accept or refuse its snapshot).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from stream.agents.catalog import load_encoder
+from stream.app import app, metrics, settings
+from stream.replica import Replica
+
+__all__ = ["replica"]
+
+log = logging.getLogger(__name__)
+
+replica = Replica(settings, metrics)
+
+
+@app.task
+async def follow_replica() -> None:
+    encoder = await load_encoder()
+    try:
+        await replica.run(encoder.model_version, encoder.dimension)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("the replica stopped; the worker is no longer ready")
+        metrics.worker_ready.set(0)
+        raise

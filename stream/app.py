@@ -1,0 +1,122 @@
+"""The one Faust app of an xsell worker: topics, tables, agents and views.
+
+``faust -A stream.app worker`` and ``xsell worker`` both run it. Settings come from
+``XSELL_*`` environment variables (``stream.settings``); Faust's own ~80 environment
+settings are read only under the ``XSELL_FAUST_`` prefix, so an unrelated ``BROKER_URL``
+or ``WEB_PORT`` in a worker's environment cannot reconfigure it by accident.
+
+Every topic is raw bytes: a message Faust cannot decode would only be logged by Faust
+and lost, so agents parse inside their loop and dead-letter what they cannot read.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import faust
+from mode.utils.objects import cached_property  # noqa: F401  (re-exported for agents)
+
+from stream.metrics import Metrics
+from stream.settings import Settings
+from stream.topics import ensure_topics
+
+__all__ = ["app", "metrics", "settings"]
+
+log = logging.getLogger("xsell")
+
+settings = Settings.from_env()
+metrics = Metrics()
+Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+
+
+def _broker_credentials(current: Settings) -> object | None:
+    if current.security_protocol == "PLAINTEXT":
+        return None
+    ssl_context = None
+    if current.security_protocol in {"SSL", "SASL_SSL"}:
+        from aiokafka.helpers import create_ssl_context
+
+        ssl_context = create_ssl_context(cafile=current.ssl_cafile or None)
+    if current.security_protocol == "SSL":
+        return faust.SSLCredentials(ssl_context)
+    return faust.SASLCredentials(
+        username=current.sasl_username,
+        password=current.sasl_password,
+        mechanism=current.sasl_mechanism,
+        ssl_context=ssl_context,
+    )
+
+
+class XsellApp(faust.App):
+    """Faust's App, which first makes sure xsell's topics exist (with the right partitions
+    and compaction) so the consumer subscribes to topics that are there."""
+
+    async def on_first_start(self) -> None:
+        await super().on_first_start()
+        await ensure_topics(settings)
+
+
+app = XsellApp(
+    settings.app_id,
+    broker=settings.broker,
+    broker_credentials=_broker_credentials(settings),
+    env_prefix="XSELL_FAUST_",
+    autodiscover=False,
+    datadir=str(settings.data_dir / "faust"),
+    store="rocksdb://" if settings.store == "rocksdb" else "memory://",
+    topic_partitions=settings.partitions,
+    topic_replication_factor=settings.replication_factor,
+    processing_guarantee=settings.processing_guarantee,
+    key_serializer="raw",
+    value_serializer="raw",
+    web_port=settings.web_port,
+    web_bind=settings.web_host,
+    web_enabled=True,
+    web_in_thread=False,
+    consumer_auto_offset_reset="earliest",
+    broker_commit_every=settings.batch_size,
+    broker_commit_interval=1.0,
+    stream_buffer_maxsize=max(4096, 4 * settings.batch_size),
+    stream_wait_empty=False,
+    stream_ack_exceptions=False,
+    producer_linger_ms=5,
+    producer_max_request_size=4 * 1024 * 1024,
+    table_cleanup_interval=30.0,
+)
+
+
+def topic(name: str, **options: object) -> faust.TopicT:
+    """One of xsell's topics (raw bytes, with the configured prefix)."""
+    return app.topic(
+        settings.topic(name),
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.partitions,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+# One agent reads the three event topics (co-partitioned by user).
+events_topic = app.topic(
+    *(settings.topic(name) for name in ("clicks", "carts", "purchases")),
+    key_type=bytes,
+    value_type=bytes,
+    key_serializer="raw",
+    value_serializer="raw",
+    partitions=settings.partitions,
+)
+catalog_topic = topic("catalog", compacting=True)
+campaigns_topic = topic("ad-campaigns", compacting=True)
+item_embeddings_topic = topic("item-embeddings", compacting=True, internal=True)
+item_pairs_topic = topic("item-pairs", internal=True)
+item_associations_topic = topic("item-associations", compacting=True)
+recommendations_topic = topic("cross-recommendations")
+ad_targets_topic = topic("ad-targets")
+dead_letter_topic = topic("dead-letter")
+
+# Importing the agents and views registers them on `app` (they import this module).
+from stream import views  # noqa: E402,F401
+from stream.agents import catalog, cooccurrence, health, interactions, replica  # noqa: E402,F401

