@@ -1,0 +1,137 @@
+"""Snapshots: identical results after load, ef re-applied, mismatches refused, atomic writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index import (
+    ItemIndex,
+    QueryPath,
+    SnapshotCorruptError,
+    SnapshotMismatchError,
+    SnapshotNotFoundError,
+    clustered_vectors,
+    read_manifest,
+)
+
+DIM = 32
+MODEL = "all-MiniLM-L6-v2@test"
+
+
+@pytest.fixture
+def built() -> tuple[ItemIndex, np.ndarray]:
+    vectors = clustered_vectors(3_100, DIM, seed=8)
+    index = ItemIndex(DIM, exact_below=0, ef=40, model_version=MODEL)
+    index.upsert([f"i{row}" for row in range(3_000)], vectors[:3_000], [{"n": row} for row in range(3_000)])
+    index.delete([f"i{row}" for row in range(0, 3_000, 7)])  # leaves free slots in the snapshot
+    return index, vectors[3_000:]
+
+
+def test_save_then_load_returns_identical_results(built, tmp_path: Path) -> None:
+    index, queries = built
+    before = index.query(queries, 10)
+    index.save(tmp_path / "snap", source_offsets={"item-embeddings[0]": 41, "item-embeddings[1]": 7})
+
+    loaded = ItemIndex.load(tmp_path / "snap", expected_dim=DIM, expected_model_version=MODEL)
+    after = loaded.query(queries, 10)
+
+    assert after.report.path is QueryPath.HNSW
+    assert after == before
+    assert loaded.ef == 40, "hnswlib resets ef to 10 on load; the manifest's ef must be re-applied"
+    assert len(loaded) == len(index) and loaded.ids() == index.ids()
+    assert loaded.metadata("i1") == {"n": 1}
+    assert loaded.source_offsets == {"item-embeddings[0]": 41, "item-embeddings[1]": 7}
+    assert loaded.model_version == MODEL
+    np.testing.assert_array_equal(loaded.vector("i5"), index.vector("i5"))
+
+
+def test_loaded_index_keeps_working(built, tmp_path: Path) -> None:
+    index, queries = built
+    index.save(tmp_path)
+    loaded = ItemIndex.load(tmp_path)
+    capacity = loaded.capacity
+    loaded.upsert(["fresh"], queries[:1])
+    loaded.delete(["i1"])
+    assert loaded.capacity == capacity, "a free slot from the snapshot was reused"
+    row = loaded.query_one(queries[0], 10)
+    assert row[0][0] == "fresh" and "i1" not in {item for item, _ in row}
+
+
+def test_manifest_contents(built, tmp_path: Path) -> None:
+    index, _ = built
+    index.save(tmp_path, source_offsets={"p0": 3})
+    manifest = read_manifest(tmp_path)
+    assert (manifest.dim, manifest.space, manifest.count, manifest.model_version) == (
+        DIM,
+        "cosine",
+        len(index),
+        MODEL,
+    )
+    assert (manifest.m, manifest.ef_construction, manifest.ef) == (16, 100, 40)
+    assert manifest.source_offsets == {"p0": 3}
+
+
+def test_snapshot_of_another_dimension_or_model_is_refused(built, tmp_path: Path) -> None:
+    index, _ = built
+    index.save(tmp_path)
+    with pytest.raises(SnapshotMismatchError, match=f"dimension {DIM}, expected 384"):
+        ItemIndex.load(tmp_path, expected_dim=384)
+    with pytest.raises(SnapshotMismatchError, match="other-model"):
+        ItemIndex.load(tmp_path, expected_model_version="other-model@1")
+    unversioned = ItemIndex(DIM)
+    unversioned.upsert(["a"], np.ones((1, DIM)))
+    unversioned.save(tmp_path / "unversioned")
+    with pytest.raises(SnapshotMismatchError, match="None"):
+        ItemIndex.load(tmp_path / "unversioned", expected_model_version=MODEL)
+
+
+def test_missing_and_corrupt_snapshots(built, tmp_path: Path) -> None:
+    with pytest.raises(SnapshotNotFoundError):
+        ItemIndex.load(tmp_path / "nothing")
+    index, _ = built
+    generation = index.save(tmp_path)
+    (generation / "vectors.npy").write_bytes(b"not numpy")
+    with pytest.raises(SnapshotCorruptError):
+        ItemIndex.load(tmp_path)
+    generation = index.save(tmp_path)
+    manifest = json.loads((generation / "manifest.json").read_text())
+    manifest["count"] += 1
+    (generation / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(SnapshotCorruptError, match="live ids"):
+        ItemIndex.load(tmp_path)
+
+
+def test_a_failed_save_leaves_the_previous_snapshot(built, tmp_path: Path) -> None:
+    index, queries = built
+    index.save(tmp_path)
+    expected = ItemIndex.load(tmp_path).query(queries, 5)
+    index.upsert(["unsaveable"], queries[:1], [{"value": object()}])  # not JSON
+
+    with pytest.raises(Exception, match="JSON"):
+        index.save(tmp_path)
+
+    assert ItemIndex.load(tmp_path).query(queries, 5) == expected
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith("snapshot-")].__len__() == 1
+    assert not [path for path in tmp_path.iterdir() if path.name.startswith(".tmp-")]
+
+
+def test_resave_replaces_and_cleans_up(built, tmp_path: Path) -> None:
+    index, queries = built
+    first = index.save(tmp_path)
+    index.upsert(["late"], queries[:1])
+    second = index.save(tmp_path)
+    assert not first.exists() and second.exists()
+    assert "late" in ItemIndex.load(tmp_path)
+
+
+def test_search_settings_can_be_overridden_on_load(built, tmp_path: Path) -> None:
+    index, queries = built
+    index.save(tmp_path)
+    assert ItemIndex.load(tmp_path, ef=200).ef == 200
+    assert ItemIndex.load(tmp_path, deterministic=True).query(queries, 3).report.path is QueryPath.EXACT
+    with pytest.raises(Exception, match="fixed by the snapshot"):
+        ItemIndex.load(tmp_path, m=32)
