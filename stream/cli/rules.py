@@ -112,7 +112,7 @@ def bench_engine_command(
         int, typer.Option("--repeats", min=1, help="Best of this many runs per measurement.")
     ] = 3,
 ) -> None:
-    """Events/s on Taobao (counting path, full path) and the engine vs mlxtend on Groceries."""
+    """Events/s on Taobao (counting and full path, batched vs per-event) and the engine vs mlxtend on Groceries."""
     if not data_dir.is_dir():
         raise UsageError(f"no such data folder: {data_dir}")
     results = run_engine_benchmark(data_dir, repeats=repeats, console=console)
@@ -164,9 +164,9 @@ def run_engine_benchmark(data_dir: Path, *, repeats: int, console=console) -> di
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     batch = 5000
 
-    def replay(profiles: ProfileConfig | None) -> None:
+    def replay(profiles: ProfileConfig | None, batched: bool = True) -> None:
         engine = AssociationEngine(
-            EngineConfig(profiles=profiles),
+            EngineConfig(profiles=profiles, batched=batched),
             item_vectors=lambda ids: vectors[[row_of[item] for item in ids]],
             item_categories=categories.get,
         )
@@ -198,12 +198,16 @@ def run_engine_benchmark(data_dir: Path, *, repeats: int, console=console) -> di
         return len(engine.rules(min_support=0.001))
 
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("bench engine", total=5)
+        task = progress.add_task("bench engine", total=7)
         validation_s = _best_seconds(validate_only, repeats)
         progress.advance(task)
         counting_s = _best_seconds(lambda: replay(None), repeats)
         progress.advance(task)
         full_s = _best_seconds(lambda: replay(ProfileConfig()), repeats)
+        progress.advance(task)
+        per_event_counting_s = _best_seconds(lambda: replay(None, batched=False), repeats)
+        progress.advance(task)
+        per_event_full_s = _best_seconds(lambda: replay(ProfileConfig(), batched=False), repeats)
         progress.advance(task)
         mlxtend_s = _best_seconds(mlxtend_rules, repeats)
         progress.advance(task)
@@ -227,6 +231,10 @@ def run_engine_benchmark(data_dir: Path, *, repeats: int, console=console) -> di
             "counting_path_events_per_s": len(events) / counting_s,
             "full_path_events_per_s": len(events) / full_s,
             "counting_vs_validation_only": validation_s / counting_s,
+            "per_event_path_counting_events_per_s": len(events) / per_event_counting_s,
+            "per_event_path_full_events_per_s": len(events) / per_event_full_s,
+            "counting_speedup_vs_per_event_path": per_event_counting_s / counting_s,
+            "full_speedup_vs_per_event_path": per_event_full_s / full_s,
             "goal_counting_events_per_s": 200_000,
         },
         "groceries": {

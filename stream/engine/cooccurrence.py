@@ -27,9 +27,12 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import orjson
+from numpy.typing import NDArray
 
 from stream.engine.errors import EngineConfigError, StateFormatError
+from stream.engine.events import KINDS
 from stream.engine.heavyhitters import SpaceSaving
 from stream.engine.sessions import CHANNELS, ItemUpdate
 
@@ -260,6 +263,58 @@ class CooccurrenceStore:
                 if sketch is None:
                     sketch = state.partners[channel] = SpaceSaving(self.config.partner_capacity)
                 sketch.add_many(increments)
+
+    def apply_coded(
+        self,
+        names: list[str],
+        occurrence_items: NDArray[np.int64],
+        occurrence_kinds: NDArray[np.int64],
+        occurrence_weights: NDArray[np.float64],
+        antecedents: NDArray[np.int64],
+        channels: NDArray[np.int64],
+        consequents: NDArray[np.int64],
+        weights: NDArray[np.float64],
+    ) -> None:
+        """Add one batch given as coded arrays (the batched path): same effect as ``apply_updates``
+        of that batch's ``ItemUpdate`` messages, aggregated with numpy first.
+
+        Items are indices into ``names``, kinds into ``KINDS``, channels into ``CHANNELS``.
+        Like ``apply_counts`` it skips the per-item id memory (the offline engine hands each
+        message over exactly once).
+        """
+        items = self.items
+        capacity = self.config.partner_capacity
+        if occurrence_items.shape[0]:
+            keys, inverse = np.unique(occurrence_items * len(KINDS) + occurrence_kinds, return_inverse=True)
+            sums = np.bincount(inverse.ravel(), weights=occurrence_weights, minlength=keys.shape[0])
+            for key, weight in zip(keys.tolist(), sums.tolist(), strict=True):
+                item, kind = divmod(key, len(KINDS))
+                name = names[item]
+                state = items.get(name)
+                if state is None:
+                    state = items[name] = ItemAssociations(name)
+                kind_name = KINDS[kind]
+                state.occurrences[kind_name] = state.occurrences.get(kind_name, 0.0) + weight
+        if not antecedents.shape[0]:
+            return
+        span = len(names)
+        coded = (antecedents * len(CHANNELS) + channels) * span + consequents
+        keys, inverse = np.unique(coded, return_inverse=True)
+        sums = np.bincount(inverse.ravel(), weights=weights, minlength=keys.shape[0]).tolist()
+        groups = keys // span
+        bounds = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1], True]).tolist()
+        consequent_names = [names[code] for code in (keys % span).tolist()]
+        group_keys = groups[bounds[:-1]]
+        group_names = [names[item] for item in (group_keys // len(CHANNELS)).tolist()]
+        group_channels = [CHANNELS[channel] for channel in (group_keys % len(CHANNELS)).tolist()]
+        for start, end, name, channel_name in zip(bounds, bounds[1:], group_names, group_channels):  # noqa: B905
+            state = items.get(name)
+            if state is None:
+                state = items[name] = ItemAssociations(name)
+            sketch = state.partners.get(channel_name)
+            if sketch is None:
+                sketch = state.partners[channel_name] = SpaceSaving(capacity)
+            sketch.add_many(dict(zip(consequent_names[start:end], sums[start:end])))  # noqa: B905
 
     def occurrence(self, item_id: str, kind: str) -> float:
         state = self.items.get(item_id)

@@ -43,23 +43,54 @@ class SpaceSaving:
         self.add_many({key: weight})
 
     def add_many(self, increments: Mapping[str, float]) -> None:
-        """Add already aggregated per-key weights (one dictionary update per key, not per event)."""
+        """Add already aggregated per-key weights (one dictionary update per key, not per event).
+
+        The outcome depends only on the mapping, not on its iteration order: when keys may be
+        evicted, the increments of kept keys go first, then new keys in key order, and the
+        victim is the smallest count (the smallest key among equal counts). So a batch counted
+        by the per-event path and by the batched path leaves identical sketches.
+        """
         counts = self.counts
+        errors = self.errors
         capacity = self.capacity
-        for key, weight in increments.items():
-            self.total += weight
-            if key in counts:
-                counts[key] += weight
-            elif capacity is None or len(counts) < capacity:
-                counts[key] = weight
-                self.errors[key] = 0.0
+        if capacity is None or len(counts) + len(increments) <= capacity:
+            total = self.total
+            if counts.keys().isdisjoint(increments):
+                counts.update(increments)
+                errors.update(dict.fromkeys(increments, 0.0))
+                for weight in increments.values():
+                    total += weight
             else:
-                victim = min(counts, key=counts.__getitem__)
-                floor = counts.pop(victim)
-                del self.errors[victim]
-                counts[key] = floor + weight
-                self.errors[key] = floor
-                self.evictions += 1
+                for key, weight in increments.items():
+                    total += weight
+                    if key in counts:
+                        counts[key] += weight
+                    else:
+                        counts[key] = weight
+                        errors[key] = 0.0
+            self.total = total
+            return
+        fresh = []
+        for key, weight in increments.items():
+            if key in counts:
+                self.total += weight
+                counts[key] += weight
+            else:
+                fresh.append(key)
+        for key in sorted(fresh):
+            weight = increments[key]
+            self.total += weight
+            if len(counts) < capacity:
+                counts[key] = weight
+                errors[key] = 0.0
+                continue
+            floor = min(counts.values())
+            victim = min(candidate for candidate, count in counts.items() if count == floor)
+            del counts[victim]
+            del errors[victim]
+            counts[key] = floor + weight
+            errors[key] = floor
+            self.evictions += 1
 
     @property
     def full(self) -> bool:

@@ -95,12 +95,29 @@ class UserProfile:
         A row of NaN, or ``vectors=None``, means "no vector yet" (item not embedded): the
         event still updates recent items, purchases and categories.
         """
+        self.update_columns(
+            [event.item_id for event in events],
+            [event.kind for event in events],
+            [event.ts for event in events],
+            vectors,
+            categories,
+        )
+
+    def update_columns(
+        self,
+        items: Sequence[str],
+        kinds: Sequence[str],
+        timestamps: Sequence[int],
+        vectors: NDArray[np.floating] | None,
+        categories: Sequence[str | None] | None = None,
+    ) -> None:
+        """``update_many`` given as columns (item ids, kinds, times): the batched engine path."""
         config = self.config
         weights = config.kind_weights
         short_h, long_h = config.short_half_life_ms, config.long_half_life_ms
-        for row, event in enumerate(events):
-            ts = event.ts
-            weight = weights.get(event.kind, 1.0)
+        missing = None if vectors is None else np.isnan(vectors[:, 0]).tolist()
+        for row, (item, kind, ts) in enumerate(zip(items, kinds, timestamps, strict=True)):
+            weight = weights.get(kind, 1.0)
             reference = self.reference_ts
             if reference is None:
                 self.reference_ts = reference = ts
@@ -111,30 +128,29 @@ class UserProfile:
                 self._decay_categories(math.exp2(-gap / long_h))
                 self.reference_ts = reference = ts
             age = reference - ts
-            if vectors is not None:
+            if vectors is not None and not missing[row]:  # type: ignore[index]
                 vector = vectors[row]
-                if not np.isnan(vector[0]):
-                    self.short += (weight * math.exp2(-age / short_h)) * vector
-                    self.long += (weight * math.exp2(-age / long_h)) * vector
+                self.short += (weight * math.exp2(-age / short_h)) * vector
+                self.long += (weight * math.exp2(-age / long_h)) * vector
             category = None if categories is None else categories[row]
             if category:
                 self.categories[category] = self.categories.get(category, 0.0) + weight * math.exp2(
                     -age / long_h
                 )
-            self._remember(event)
+            self._remember(item, kind, ts)
 
     def _decay_categories(self, factor: float) -> None:
         for key in self.categories:
             self.categories[key] *= factor
 
-    def _remember(self, event: Event) -> None:
+    def _remember(self, item: str, kind: str, ts: int) -> None:
         recent = self.recent
-        recent.append((event.item_id, event.kind, event.ts))
+        recent.append((item, kind, ts))
         if len(recent) > self.config.recent_capacity:
             del recent[0]
-        if event.kind == PURCHASE:
-            self.purchased.pop(event.item_id, None)
-            self.purchased[event.item_id] = event.ts
+        if kind == PURCHASE:
+            self.purchased.pop(item, None)
+            self.purchased[item] = ts
             if len(self.purchased) > self.config.purchased_capacity:
                 del self.purchased[next(iter(self.purchased))]
 

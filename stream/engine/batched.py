@@ -1,0 +1,202 @@
+"""Every user's ordering state in one table, for the batched offline path of ``AssociationEngine``.
+
+It keeps, per user, what ``UserActivity`` keeps (the id memory, the largest time seen, the
+events waiting for the watermark, the open session), but as shared columns, so a batch is
+admitted in one tight loop and ordered, split into sessions and paired with numpy
+(``stream.engine.pairs``) instead of one Python step per event and pair. Admission follows
+``UserActivity._admit`` rule for rule (duplicate before too-late, the watermark moving with
+each admitted event), the drain applies, per user, the waiting events below the watermark in
+``(ts, event_id)`` order, and each user's open session is put back in front of its next
+applied events so that sessions continue across batches.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from stream.engine.columns import EventColumns
+from stream.engine.pairs import BatchPairs, batch_pairs
+from stream.engine.sessions import SessionConfig
+
+__all__ = ["AppliedBatch", "UserTable"]
+
+_FIELDS = ("users", "items", "kinds", "ts", "orders")
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedBatch:
+    """The rows paired in one step (open sessions first, ``fresh`` = applied now) and what they emit."""
+
+    users: NDArray[np.int64]
+    items: NDArray[np.int64]
+    kinds: NDArray[np.int64]
+    ts: NDArray[np.int64]
+    fresh: NDArray[np.bool_]
+    pairs: BatchPairs
+    admitted: int = 0
+    duplicates: int = 0
+    too_late: tuple[int, ...] = ()  # rows of the input columns, in the per-event path's report order
+
+
+def _empty() -> dict[str, NDArray[np.int64]]:
+    return {name: np.zeros(0, dtype=np.int64) for name in _FIELDS}
+
+
+class UserTable:
+    """Ids, watermarks, waiting events and open sessions of all users (see the module docstring)."""
+
+    def __init__(self, config: SessionConfig) -> None:
+        self.config = config
+        self.known: list[set[str]] = []  # per user: remembered applied ids and waiting ids
+        self.recent: list[deque[str]] = []  # per user: applied ids, oldest first
+        self.max_ts: list[int | None] = []
+        self.pending = _empty()
+        self.pending_ids: list[str] = []
+        self.tails = _empty()
+        self.transactions = 0
+
+    def _grow(self, users: int) -> None:
+        missing = users - len(self.known)
+        if missing > 0:
+            self.known.extend(set() for _ in range(missing))
+            self.recent.extend(deque() for _ in range(missing))
+            self.max_ts.extend([None] * missing)
+
+    def ingest(self, columns: EventColumns, users: int) -> AppliedBatch:
+        """Admit a batch (``users`` = size of the user codebook) and apply what the watermark passed."""
+        self._grow(users)
+        lateness = self.config.allowed_lateness_ms
+        known, max_ts = self.known, self.max_ts
+        admitted: list[int] = []
+        duplicates = 0
+        too_late: list[int] = []
+        user_list = columns.users.tolist()
+        for row, (user, event_id, ts) in enumerate(
+            zip(user_list, columns.event_ids, columns.ts.tolist(), strict=True)
+        ):
+            seen = known[user]
+            if event_id in seen:
+                duplicates += 1
+                continue
+            largest = max_ts[user]
+            if largest is not None and ts < largest - lateness:
+                too_late.append(row)
+                continue
+            seen.add(event_id)
+            admitted.append(row)
+            if largest is None or ts > largest:
+                max_ts[user] = ts
+        if too_late:
+            first_seen: dict[int, int] = {}
+            for user in user_list:
+                first_seen.setdefault(user, len(first_seen))
+            too_late.sort(key=lambda row: (first_seen[user_list[row]], row))
+        chosen = np.array(admitted, dtype=np.int64)
+        for name in _FIELDS:
+            self.pending[name] = np.concatenate(
+                [self.pending[name], getattr(columns, name)[chosen].astype(np.int64)]
+            )
+        self.pending_ids.extend(columns.event_ids[row] for row in admitted)
+        batch = self._drain(everything=False)
+        return AppliedBatch(
+            batch.users,
+            batch.items,
+            batch.kinds,
+            batch.ts,
+            batch.fresh,
+            batch.pairs,
+            admitted=len(admitted),
+            duplicates=duplicates,
+            too_late=tuple(too_late),
+        )
+
+    def flush(self) -> AppliedBatch:
+        """Apply every waiting event (end of a replay)."""
+        return self._drain(everything=True)
+
+    def _drain(self, *, everything: bool) -> AppliedBatch:
+        pending = self.pending
+        users = pending["users"]
+        if everything:
+            ready = np.ones(users.shape[0], dtype=bool)
+        else:
+            present = np.unique(users)
+            watermark = np.array([self.max_ts[user] for user in present.tolist()], dtype=np.int64)
+            watermark -= self.config.allowed_lateness_ms
+            ready = pending["ts"] < watermark[np.searchsorted(present, users)]
+        rows = np.flatnonzero(ready)
+        applied = {name: values[rows] for name, values in pending.items()}
+        applied_ids = [self.pending_ids[row] for row in rows.tolist()]
+        waiting = np.flatnonzero(~ready)
+        self.pending = {name: values[waiting] for name, values in pending.items()}
+        self.pending_ids = [self.pending_ids[row] for row in waiting.tolist()]
+        order = self._apply_order(applied["users"], applied["ts"], applied_ids)
+        applied = {name: values[order] for name, values in applied.items()}
+        applied_ids = [applied_ids[row] for row in order.tolist()]
+        self._remember(applied["users"], applied_ids)
+        return self._pair(applied)
+
+    @staticmethod
+    def _apply_order(
+        users: NDArray[np.int64], ts: NDArray[np.int64], event_ids: list[str]
+    ) -> NDArray[np.int64]:
+        """Rows by (user, ts, event_id), as each user's heap would pop them."""
+        order = np.lexsort((ts, users))
+        if order.shape[0] < 2:
+            return order
+        sorted_users, sorted_ts = users[order], ts[order]
+        tied = (sorted_users[1:] == sorted_users[:-1]) & (sorted_ts[1:] == sorted_ts[:-1])
+        if tied.any():
+            run_starts = np.flatnonzero(np.r_[tied[0], tied[1:] & ~tied[:-1]])
+            for start in run_starts.tolist():
+                end = start + 1
+                while end < tied.shape[0] and tied[end]:
+                    end += 1
+                run = order[start : end + 1].tolist()
+                order[start : end + 1] = sorted(run, key=event_ids.__getitem__)
+        return order
+
+    def _remember(self, users: NDArray[np.int64], event_ids: list[str]) -> None:
+        if not event_ids:
+            return
+        capacity = self.config.dedup_capacity
+        bounds = np.flatnonzero(np.r_[True, users[1:] != users[:-1], True])
+        for start, end in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+            user = int(users[start])
+            recent = self.recent[user]
+            recent.extend(event_ids[start:end])
+            if len(recent) > capacity:
+                seen = self.known[user]
+                while len(recent) > capacity:
+                    seen.discard(recent.popleft())
+
+    def _pair(self, applied: dict[str, NDArray[np.int64]]) -> AppliedBatch:
+        tails = self.tails
+        touched = np.unique(applied["users"])
+        continuing = np.isin(tails["users"], touched)
+        rows = {name: np.concatenate([tails[name][continuing], applied[name]]) for name in _FIELDS}
+        fresh = np.r_[
+            np.zeros(int(continuing.sum()), dtype=bool), np.ones(applied["users"].shape[0], dtype=bool)
+        ]
+        order = np.argsort(rows["users"], kind="stable")
+        rows = {name: values[order] for name, values in rows.items()}
+        fresh = fresh[order]
+        pairs = batch_pairs(
+            rows["users"], rows["items"], rows["kinds"], rows["ts"], rows["orders"], fresh, self.config
+        )
+        self.transactions += int(pairs.opened_rows.shape[0])
+        # each touched user's last session stays open: it is put back in front next time
+        size = rows["users"].shape[0]
+        if size:
+            users = rows["users"]
+            ends = np.flatnonzero(np.r_[users[1:] != users[:-1], True])
+            lengths = np.diff(np.r_[-1, ends])
+            open_session = pairs.session == np.repeat(pairs.session[ends], lengths)
+            self.tails = {
+                name: np.concatenate([tails[name][~continuing], rows[name][open_session]]) for name in _FIELDS
+            }
+        return AppliedBatch(rows["users"], rows["items"], rows["kinds"], rows["ts"], fresh, pairs)
