@@ -1,0 +1,294 @@
+"""Workers that restart, share partitions, die, and read out-of-order input: nothing lost,
+nothing counted twice, and the same answers as a run that never stopped."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import defaultdict
+from itertools import permutations
+
+import orjson
+import pytest
+
+from stream.engine import CHANNELS, AssociationEngine, EngineConfig, Event, SessionConfig
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+NOW_MS = int(time.time() * 1000)
+TOPIC_OF_KIND = {"click": "clicks", "cart": "carts", "purchase": "purchases"}
+ITEMS = [f"item{number:02d}" for number in range(14)]
+SESSION_GAP_MS = 30 * 60 * 1000
+# The tests produce the three event topics one after the other, so a user's events arrive
+# hours apart in event time across topics: the allowed lateness must cover that (the idle
+# flush then applies them in event-time order).
+PRODUCED_TOPIC_BY_TOPIC = {"XSELL_LATENESS_S": "86400"}
+ALLOWED = {tuple(channel.split("->")) for channel in CHANNELS}
+
+
+def synthetic_log(users: int, *, seed: int, sessions: int = 2, per_session: tuple[int, int] = (2, 5)) -> list[dict]:
+    """Users with a few sessions of clicks, carts and purchases over 14 items, in event time.
+
+    Items come in planted pairs (item00 with item01, ...), so associations are not uniform.
+    """
+    rng = random.Random(seed)
+    events = []
+    for user in range(users):
+        start = NOW_MS - 6 * 3_600_000 + rng.randrange(3_600_000)
+        for session in range(sessions):
+            t = start + session * 2 * SESSION_GAP_MS
+            pair = rng.randrange(len(ITEMS) // 2)
+            items = [ITEMS[2 * pair], ITEMS[2 * pair + 1]] + rng.sample(ITEMS, rng.randint(*per_session) - 2)
+            for item in items:
+                t += rng.randrange(1_000, 60_000)
+                kind = rng.choices(["click", "cart", "purchase"], weights=[6, 2, 2])[0]
+                events.append(
+                    {
+                        "event_id": f"s{seed}-e{len(events)}",
+                        "user_id": f"s{seed}-u{user}",
+                        "item_id": item,
+                        "ts": t,
+                        "kind": kind,
+                    }
+                )
+    return events
+
+
+def brute_force_counts(events: list[dict]) -> tuple[int, dict, dict]:
+    """N, item counts per kind and pair counts per channel, recounted from the definition.
+
+    A transaction is one user's events with no gap over 30 minutes; (A as a) → (B as b)
+    counts once per transaction when some a-event of A is at or before some b-event of B.
+    """
+    by_user = defaultdict(list)
+    for event in events:
+        by_user[event["user_id"]].append(event)
+    transactions = []
+    for user_events in by_user.values():
+        user_events.sort(key=lambda e: (e["ts"], e["event_id"]))
+        current = [user_events[0]]
+        for previous, event in zip(user_events, user_events[1:], strict=False):
+            if event["ts"] - previous["ts"] > SESSION_GAP_MS:
+                transactions.append(current)
+                current = []
+            current.append(event)
+        transactions.append(current)
+    item_counts: dict = defaultdict(float)
+    pair_counts: dict = defaultdict(float)
+    for transaction in transactions:
+        first = {}
+        last = {}
+        for event in transaction:
+            key = (event["item_id"], event["kind"])
+            first[key] = min(first.get(key, event["ts"]), event["ts"])
+            last[key] = max(last.get(key, event["ts"]), event["ts"])
+            item_counts[key] += 0  # seen
+        for key in first:
+            item_counts[key] += 1
+        for (a, kind_a), (b, kind_b) in permutations(first, 2):
+            if a != b and (kind_a, kind_b) in ALLOWED and first[(a, kind_a)] <= last[(b, kind_b)]:
+                pair_counts[(a, b, f"{kind_a}->{kind_b}")] += 1
+    return len(transactions), dict(item_counts), dict(pair_counts)
+
+
+def stream_counts(worker) -> tuple[float, dict]:
+    """N and pair counts per channel as one worker's HTTP API reports them."""
+    pairs = {}
+    transactions = 0.0
+    for item in ITEMS:
+        for channel in CHANNELS:
+            response = worker.get(f"/items/{item}/associations", channel=channel, k=100)
+            if response.status_code == 404:
+                continue
+            body = response.json()
+            transactions = max(transactions, body["transactions"])
+            for rule in body["associations"]:
+                pairs[(item, rule["consequent"], channel)] = rule["pair_count"]
+    return transactions, pairs
+
+
+def produce_events(kafka_io, deployment, events: list[dict]) -> None:
+    for kind, topic in TOPIC_OF_KIND.items():
+        chosen = [{k: v for k, v in e.items() if k != "kind"} for e in events if e["kind"] == kind]
+        kafka_io.produce_json(deployment.topic(topic), chosen, "user_id")
+
+
+def answers_by_trigger(kafka_io, deployment, expected: list[dict], timeout_s: float = 240) -> dict[str, list[dict]]:
+    """Answers by trigger event id, read until every expected event has one (or the timeout)."""
+    wanted = {event["event_id"] for event in expected}
+    seen: set[str] = set()
+
+    def covered(records) -> bool:
+        for record in records[len(covered.read) :]:
+            seen.add(orjson.loads(record.value)["trigger_event_id"])
+        covered.read = records
+        return wanted <= seen
+
+    covered.read = []
+    found = kafka_io.consume(deployment.topic("cross-recommendations"), done=covered, timeout_s=timeout_s)
+    by_trigger = defaultdict(list)
+    for record in found:
+        answer = orjson.loads(record.value)
+        by_trigger[answer["trigger_event_id"]].append(answer)
+    return by_trigger
+
+
+def wait_for_counts(worker, expected_pairs: dict, transactions: int, until) -> dict:
+    def matches():
+        n, pairs = stream_counts(worker)
+        return (n == transactions and pairs == expected_pairs) and pairs
+
+    try:
+        return until(matches, 120, every_s=2)
+    except AssertionError:
+        n, pairs = stream_counts(worker)
+        missing = {k: v for k, v in expected_pairs.items() if pairs.get(k) != v}
+        extra = {k: v for k, v in pairs.items() if k not in expected_pairs}
+        raise AssertionError(
+            f"N {n} vs {transactions}; {len(missing)} pairs differ (e.g. "
+            f"{list(missing.items())[:3]} got {[pairs.get(k) for k in list(missing)[:3]]}), "
+            f"{len(extra)} extra"
+        ) from None
+
+
+def test_restart_recovers_state_and_answers_like_a_run_that_never_stopped(deployment_factory, kafka_io, until):
+    catalog = [{"item_id": item, "title": f"Product {item}", "in_stock": True} for item in ITEMS]
+    events = synthetic_log(60, seed=4)
+    transactions, _, pairs = brute_force_counts(events)
+    probe = {"event_id": "probe", "user_id": events[0]["user_id"], "item_id": ITEMS[0], "ts": NOW_MS}
+
+    def run(restart: bool) -> dict:
+        deployment = deployment_factory(settings=PRODUCED_TOPIC_BY_TOPIC)
+        worker = deployment.worker("w", store="rocksdb").wait_ready()
+        kafka_io.produce_json(deployment.topic("catalog"), catalog, "item_id")
+        until(lambda: worker.get("/healthz").json()["index_items"] == len(ITEMS), 120)
+        produce_events(kafka_io, deployment, events)
+        wait_for_counts(worker, pairs, transactions, until)
+        answers_by_trigger(kafka_io, deployment, events)  # quiet: every event answered
+        before = worker.get(f"/items/{ITEMS[0]}/associations").json()
+        profile_before = worker.get(f"/users/{probe['user_id']}/recommendations").json()
+        if restart:
+            assert worker.stop() == 0, worker.log_tail()
+            worker = deployment.worker("w", store="rocksdb").wait_ready()
+            assert worker.get(f"/items/{ITEMS[0]}/associations").json() == before
+            assert worker.get(f"/users/{probe['user_id']}/recommendations").json() == profile_before
+            wait_for_counts(worker, pairs, transactions, until)
+        kafka_io.produce_json(deployment.topic("clicks"), [probe], "user_id")
+        answer = until(
+            lambda: answers_by_trigger(kafka_io, deployment, [*events, probe]).get("probe"),
+            120,
+            message="probe not answered",
+        )
+        assert len(answer) == 1
+        return answer[0]
+
+    restarted = run(restart=True)
+    uninterrupted = run(restart=False)
+    assert restarted["items"], "the probe got no recommendations"
+    assert restarted["items"] == uninterrupted["items"]
+
+
+def test_out_of_order_input_counts_like_a_brute_force_recount_and_the_offline_engine(
+    deployment_factory, kafka_io, until
+):
+    """Each user's events are shuffled within 30 s of event time and spread over three topics."""
+    events = synthetic_log(150, seed=6)
+    transactions, item_counts, pairs = brute_force_counts(events)
+
+    offline = AssociationEngine(EngineConfig(profiles=None, sessions=SessionConfig(allowed_lateness_ms=86_400_000)))
+    offline.process_events(Event(e["event_id"], e["user_id"], e["item_id"], e["kind"], e["ts"]) for e in events)
+    offline.flush()
+    offline_pairs = {
+        (rule.antecedent, rule.consequent, channel): rule.pair_count
+        for channel in CHANNELS
+        for rule in offline.rules(channel)
+    }
+    assert offline.transactions() == transactions
+    assert offline_pairs == pairs
+
+    rng = random.Random(7)
+    jittered = sorted(events, key=lambda e: e["ts"] + rng.randrange(30_000))
+    probes = [
+        {"event_id": f"probe-{user}", "user_id": user, "item_id": ITEMS[3], "ts": NOW_MS}
+        for user in sorted({e["user_id"] for e in events})[:10]
+    ]
+    answers = []
+    for arrival in (events, jittered):
+        deployment = deployment_factory(settings=PRODUCED_TOPIC_BY_TOPIC)
+        worker = deployment.worker("w").wait_ready()
+        produce_events(kafka_io, deployment, arrival)
+        wait_for_counts(worker, pairs, transactions, until)
+        answers_by_trigger(kafka_io, deployment, events)
+        kafka_io.produce_json(deployment.topic("clicks"), probes, "user_id")
+        by_trigger = answers_by_trigger(kafka_io, deployment, events + probes)
+        answers.append({p["event_id"]: by_trigger[p["event_id"]][0]["items"] for p in probes})
+        worker.stop()
+    assert answers[0] == answers[1]
+    assert any(answers[0].values()), "the probes got no recommendations"
+
+
+def metrics_lines(worker, name: str) -> list[str]:
+    return [line for line in worker.get("/metrics").text.splitlines() if line.startswith(name + "{")]
+
+
+def test_two_workers_share_partitions_and_a_graceful_stop_loses_and_repeats_nothing(deployment, kafka_io, until):
+    deployment.settings.update(PRODUCED_TOPIC_BY_TOPIC)
+    first = deployment.worker("w1")
+    second = deployment.worker("w2")
+    first.wait_ready()
+    second.wait_ready()
+
+    def assigned(worker) -> set[str]:
+        return {
+            line.split('partition="')[1].split('"')[0]
+            for line in metrics_lines(worker, "xsell_consumer_lag_messages")
+            if f'topic="{deployment.topic("clicks")}"' in line
+        }
+
+    until(lambda: assigned(first) and assigned(second), 90, message="partitions not shared")
+    assert assigned(first) | assigned(second) == {"0", "1", "2", "3"}
+    assert not assigned(first) & assigned(second)
+
+    events = synthetic_log(200, seed=5)
+    half = len(events) // 2
+    produce_events(kafka_io, deployment, events[:half])
+    answers_by_trigger(kafka_io, deployment, events[:half])
+    assert second.stop() == 0, second.log_tail()
+    until(lambda: assigned(first) == {"0", "1", "2", "3"}, 90, message="partitions did not move")
+    produce_events(kafka_io, deployment, events[half:])
+    by_trigger = answers_by_trigger(kafka_io, deployment, events)
+    missing = [e["event_id"] for e in events if e["event_id"] not in by_trigger]
+    repeated = {trigger: len(found) for trigger, found in by_trigger.items() if len(found) > 1}
+    assert not missing, f"{len(missing)} events were never answered"
+    assert not repeated, f"{len(repeated)} events were answered twice after a graceful stop"
+    transactions, _, pairs = brute_force_counts(events)
+    wait_for_counts(first, pairs, transactions, until)
+
+
+def test_kill_9_of_one_worker_loses_nothing_and_counts_nothing_twice(deployment, kafka_io, until, capsys):
+    deployment.settings.update(PRODUCED_TOPIC_BY_TOPIC)
+    first = deployment.worker("w1")
+    second = deployment.worker("w2")
+    first.wait_ready()
+    second.wait_ready()
+    events = synthetic_log(2500, seed=9, sessions=2, per_session=(3, 5))[:20_000]
+    assert len(events) >= 15_000
+    third = len(events) // 3
+    produce_events(kafka_io, deployment, events[:third])
+    until(lambda: len(kafka_io.consume(deployment.topic("cross-recommendations"), idle_s=0.5)) > third // 2, 120)
+    second.kill()
+    produce_events(kafka_io, deployment, events[third : 2 * third])
+    second = deployment.worker("w2").wait_ready()
+    produce_events(kafka_io, deployment, events[2 * third :])
+
+    by_trigger = answers_by_trigger(kafka_io, deployment, events, timeout_s=600)
+    missing = [e["event_id"] for e in events if e["event_id"] not in by_trigger]
+    assert not missing, f"{len(missing)} valid events were never answered"
+    transactions, _, pairs = brute_force_counts(events)
+    wait_for_counts(first, pairs, transactions, until)
+    duplicates = sum(len(found) - 1 for found in by_trigger.values())
+    with capsys.disabled():
+        print(
+            f"\nkill -9: {len(events)} events, {duplicates} duplicate answers "
+            f"({duplicates / len(events):.2%}), counts equal the brute-force recount"
+        )
