@@ -38,8 +38,8 @@ from stream.engine import (
     AssociationRule,
     ItemCounts,
     TransactionTally,
-    association_metrics,
 )
+from stream.engine.retrieval import best_lift_rules, trending_items
 from stream.metrics import Metrics
 from stream.settings import Settings
 from stream.topics import admin_security
@@ -245,47 +245,19 @@ class Replica:
         record = self.associations.get(item_id)
         if record is None:
             return []
-        n = self.tally.total
-        found: list[AssociationRule] = []
-        for channel, partners in (record.get("partners") or {}).items():
-            if channels is not None and channel not in channels:
-                continue
-            antecedent_kind, consequent_kind = channel.split("->")
-            n_a = float((record.get("occurrences") or {}).get(antecedent_kind, 0.0))
-            if not partners or n_a <= 0 or n <= 0:
-                continue
-            names = [partner for partner, _ in partners]
-            n_ab = np.array([count for _, count in partners], dtype=np.float64)
-            n_b = np.array(
-                [self.item_counts.get(partner, consequent_kind) for partner in names], dtype=np.float64
-            )
-            n_b = np.maximum(n_b, n_ab)  # a partner's own record may lag behind the pair count
-            metrics = association_metrics(n_ab, np.full_like(n_ab, n_a), n_b, n)
-            found.extend(
-                AssociationRule(
-                    antecedent=item_id,
-                    consequent=name,
-                    channel=channel,
-                    support=float(metrics["support"][row]),
-                    confidence=float(metrics["confidence"][row]),
-                    lift=float(metrics["lift"][row]),
-                    llr=float(metrics["llr"][row]),
-                    pair_count=float(n_ab[row]),
-                    antecedent_count=n_a,
-                    consequent_count=float(n_b[row]),
-                    transactions=n,
-                )
-                for row, name in enumerate(names)
-            )
-        best: dict[str, AssociationRule] = {}
-        for rule in sorted(found, key=lambda r: (-r.lift, -r.confidence, r.consequent)):
-            best.setdefault(rule.consequent, rule)
-        return list(best.values())[:top_k]
+        return best_lift_rules(
+            item_id,
+            occurrences=record.get("occurrences") or {},
+            partners=record.get("partners") or {},
+            consequent_count=self.item_counts.get,
+            transactions=self.tally.total,
+            top_k=top_k,
+            channels=channels,
+        )
 
     def trending(self, k: int) -> list[tuple[str, float]]:
         """The items in the most transactions (all channels), for users with nothing else."""
-        totals = ((item, sum(kinds.values())) for item, kinds in self.item_counts.counts.items())
-        return sorted(totals, key=lambda pair: (-pair[1], pair[0]))[:k]
+        return trending_items(self.item_counts.counts.items(), k)
 
     # -- snapshots -------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,15 @@ from stream.localkafka import LocalKafka, free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+def _terminate_like_ctrl_c(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+# A SIGTERM (CI's timeout, a killed job) unwinds like Ctrl-C, so fixtures stop the broker
+# and the workers they started instead of leaving them running.
+signal.signal(signal.SIGTERM, _terminate_like_ctrl_c)
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from stream.app import app, metrics
+from stream.tables import cooccurrence_table, user_recommendations_table, user_state_table
 from stream.views import is_ready
 
 _lag_series: set[tuple[str, str]] = set()
@@ -30,6 +31,17 @@ async def report_lag() -> None:
         metrics.consumer_lag.remove(*labels)
     _lag_series.clear()
     _lag_series.update(seen)
+
+
+@app.timer(30.0)
+async def report_table_sizes() -> None:
+    """Keys per table on this worker (counting walks the store, so not on the hot path)."""
+    for name, table in (
+        ("user-state", user_state_table),
+        ("user-recommendations", user_recommendations_table),
+        ("cooccurrence", cooccurrence_table),
+    ):
+        metrics.table_keys.labels(table=name).set(len(table))
 
 
 @app.on_partitions_assigned.connect

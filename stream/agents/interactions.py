@@ -59,6 +59,7 @@ from stream.engine import (
     recommend_many,
     validate_event,
 )
+from stream.engine.retrieval import ASSOCIATION_DEPTH, TRENDING_DEPTH, blend_query_vector
 from stream.partitions import acting_for, partition_for, partition_state_key
 from stream.tables import user_recommendations_table, user_state_table
 from stream.topics import EVENT_TOPICS
@@ -212,7 +213,6 @@ class Work:
                 user_state_table[partition_state_key("partition", number, settings.partitions)] = (
                     partition_state.to_bytes()
                 )
-        metrics.table_keys.labels(table="user-state").set(len(user_state_table))
 
 
 class _IndexCatalog:
@@ -381,7 +381,7 @@ def _rank(requests: list[RecommendationRequest], k: int) -> list[list[dict[str, 
 
     def associations(item_id: str) -> Any:
         if item_id not in rules_cache:
-            rules_cache[item_id] = replica.rules(item_id, top_k=50)
+            rules_cache[item_id] = replica.rules(item_id, top_k=ASSOCIATION_DEPTH)
         return rules_cache[item_id]
 
     ranked = recommend_many(
@@ -389,7 +389,7 @@ def _rank(requests: list[RecommendationRequest], k: int) -> list[list[dict[str, 
         similar=similar,
         associations=associations,
         catalog=_IndexCatalog(),
-        trending=replica.trending(50),
+        trending=replica.trending(TRENDING_DEPTH),
         config=RankingConfig(top_k=k),
     )
     for row in ranked:
@@ -407,14 +407,8 @@ def _source_of(reason: str) -> str:
 
 def _query_vector(state: UserState, items: Iterable[str], ts: int) -> np.ndarray:
     """The profile's vector, blended with the items not yet in it (buffered ones, the triggers)."""
-    profile_vector = state.profile.query_vector(ts)
     vectors, _ = _item_vectors(list(items), state.profile.config.dimension)
-    known = vectors[~np.isnan(vectors).any(axis=1)]
-    if len(known) == 0:
-        return profile_vector
-    fresh = known.mean(axis=0)
-    blend = fresh / (np.linalg.norm(fresh) or 1.0) + profile_vector
-    return (blend / (np.linalg.norm(blend) or 1.0)).astype(np.float32)
+    return blend_query_vector(state.profile.query_vector(ts), vectors)
 
 
 async def _answer(

@@ -117,14 +117,15 @@ def answers_by_trigger(kafka_io, deployment, expected: list[dict], timeout_s: fl
     """Answers by trigger event id, read until every expected event has one (or the timeout)."""
     wanted = {event["event_id"] for event in expected}
     seen: set[str] = set()
+    read = 0
 
     def covered(records) -> bool:
-        for record in records[len(covered.read) :]:
+        nonlocal read
+        for record in records[read:]:
             seen.add(orjson.loads(record.value)["trigger_event_id"])
-        covered.read = records
+        read = len(records)
         return wanted <= seen
 
-    covered.read = []
     found = kafka_io.consume(deployment.topic("cross-recommendations"), done=covered, timeout_s=timeout_s)
     by_trigger = defaultdict(list)
     for record in found:

@@ -1,0 +1,203 @@
+"""The stream's own recommender, replayed offline: same engine classes, same ranking settings.
+
+``StreamState`` holds what the interactions and co-occurrence agents hold, in one process:
+a ``UserActivity`` and a ``UserProfile`` per user, one ``CooccurrenceStore`` and the
+``TransactionTally``. Events arrive in time order, so each user's buffer is flushed as
+soon as an event is applied (the stream's partition watermark would apply it a little later;
+the counts are the same, and the protocol asks for "scored, then applied").
+
+Three rankers read the state through ``stream.engine.recommend_many`` with
+``RankingConfig`` defaults, exactly as ``stream.agents.interactions._rank`` calls it:
+
+* ``hybrid``: associations of the recent items (``best_lift_rules`` over the published
+  top partners of every channel, as ``Replica.rules``), the item index (with a catalog)
+  queried with the user's blended vector, and trending items (``trending_items``);
+* ``cooccurrence``: the associations only;
+* ``embedding``: the vector search only (needs a catalog).
+
+Trending items are recomputed every ``DEFAULT_BATCH_SIZE`` applied events, as the stream
+recomputes them once per batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from itertools import groupby
+
+import numpy as np
+from numpy.typing import NDArray
+
+from stream.engine import (
+    CooccurrenceStore,
+    Event,
+    ExactSimilarity,
+    ProfileConfig,
+    RankingConfig,
+    RecommendationRequest,
+    SessionConfig,
+    TransactionTally,
+    UserActivity,
+    UserProfile,
+    decay_weight,
+    recommend_many,
+)
+from stream.engine.retrieval import (
+    ASSOCIATION_DEPTH,
+    PUBLISHED_PARTNERS,
+    TRENDING_DEPTH,
+    best_lift_rules,
+    blend_query_vector,
+    trending_items,
+)
+from stream.engine.rules import AssociationRule
+from stream.evaluation.protocol import LoggedEvent
+from stream.settings import DEFAULT_BATCH_SIZE
+
+__all__ = ["StreamRanker", "StreamState", "TRENDING_REFRESH_EVENTS"]
+
+TRENDING_REFRESH_EVENTS = DEFAULT_BATCH_SIZE
+LOCAL_SOURCE = "local"
+NO_VECTOR_DIMENSION = 1
+
+
+class StreamState:
+    """Users, profiles, co-occurrence counts and N, fed one event at a time (an ``Observer``)."""
+
+    def __init__(
+        self,
+        *,
+        item_ids: Sequence[str] = (),
+        item_vectors: NDArray[np.floating] | None = None,
+        sessions: SessionConfig | None = None,
+    ) -> None:
+        self.sessions = sessions or SessionConfig()
+        self.store = CooccurrenceStore()
+        self.tally = TransactionTally()
+        self.users: dict[str, UserActivity] = {}
+        self.profiles: dict[str, UserProfile] = {}
+        self.similarity: ExactSimilarity | None = None
+        self.vector_rows: dict[str, int] = {}
+        self.vectors: NDArray[np.float32] | None = None
+        dimension = NO_VECTOR_DIMENSION
+        if item_vectors is not None and len(item_ids):
+            self.vectors = np.asarray(item_vectors, dtype=np.float32)
+            self.vector_rows = {item: row for row, item in enumerate(item_ids)}
+            self.similarity = ExactSimilarity(item_ids, self.vectors)
+            dimension = self.vectors.shape[1]
+        self.profile_config = ProfileConfig(dimension=dimension)
+        self.trending: list[tuple[str, float]] = []
+        self._since_trending = 0
+        self._partners: dict[str, dict[str, list[tuple[str, float]]]] = {}
+        self._sequence = 0
+
+    # -- feeding (Observer) ----------------------------------------------------------------
+
+    def warm(self, events: Sequence[LoggedEvent]) -> None:
+        for start in range(0, len(events), TRENDING_REFRESH_EVENTS):
+            chunk = sorted(events[start : start + TRENDING_REFRESH_EVENTS], key=lambda event: event.user)
+            for user, group in groupby(chunk, key=lambda event: event.user):
+                self._apply_user(user, list(group))
+        self._refresh_trending()
+
+    def apply(self, event: LoggedEvent) -> None:
+        self._apply_user(event.user, [event])
+        self._since_trending += 1
+        if self._since_trending >= TRENDING_REFRESH_EVENTS:
+            self._refresh_trending()
+
+    def _apply_user(self, user: str, events: list[LoggedEvent]) -> None:
+        activity = self.users.get(user)
+        if activity is None:
+            activity = self.users[user] = UserActivity(self.sessions)
+        engine_events = []
+        for event in events:
+            self._sequence += 1
+            engine_events.append(Event(str(self._sequence), user, event.item, event.kind, event.ts))
+        result = activity.ingest(engine_events)
+        result.extend(activity.flush())
+        for update in result.updates:
+            self._partners.pop(update.item_id, None)
+        self.store.apply_updates(result.updates)
+        for ts in result.opened:
+            self.tally.add(LOCAL_SOURCE, decay_weight(ts, self.store.config))
+        if result.applied:
+            profile = self.profiles.get(user)
+            if profile is None:
+                profile = self.profiles[user] = UserProfile(self.profile_config)
+            profile.update_many(result.applied, self._vectors_of([event.item_id for event in result.applied]))
+
+    def _vectors_of(self, items: Sequence[str]) -> NDArray[np.float32] | None:
+        if self.vectors is None:
+            return None
+        out = np.full((len(items), self.vectors.shape[1]), np.nan, dtype=np.float32)
+        for row, item in enumerate(items):
+            found = self.vector_rows.get(item)
+            if found is not None:
+                out[row] = self.vectors[found]
+        return out
+
+    def _refresh_trending(self) -> None:
+        self.trending = trending_items(
+            ((item, state.occurrences) for item, state in self.store.items.items()), TRENDING_DEPTH
+        )
+        self._since_trending = 0
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def rules(self, item_id: str) -> list[AssociationRule]:
+        """``Replica.rules(item_id, top_k=ASSOCIATION_DEPTH)`` over this state."""
+        state = self.store.items.get(item_id)
+        if state is None:
+            return []
+        partners = self._partners.get(item_id)
+        if partners is None:  # what the co-occurrence agent publishes; cached until the item changes
+            partners = self._partners[item_id] = {
+                channel: [(key, count) for key, count, _ in sketch.top(PUBLISHED_PARTNERS)]
+                for channel, sketch in state.partners.items()
+            }
+        return best_lift_rules(
+            item_id,
+            occurrences=state.occurrences,
+            partners=partners,
+            consequent_count=self.store.occurrence,
+            transactions=self.tally.total,
+            top_k=ASSOCIATION_DEPTH,
+        )
+
+    def request(self, user: str, ts: int) -> RecommendationRequest:
+        """What the interactions agent asks for this user (no pending events: all are applied)."""
+        profile = self.profiles.get(user)
+        if profile is None:
+            return RecommendationRequest(user_id=user)
+        empty = np.zeros((0, self.profile_config.dimension), dtype=np.float32)
+        return RecommendationRequest(
+            user_id=user,
+            query_vector=blend_query_vector(profile.query_vector(ts), empty) if self.vectors is not None else None,
+            recent_items=[item for item, _, _ in profile.recent],
+            purchased=frozenset(profile.purchased),
+        )
+
+
+class StreamRanker:
+    """One view of a ``StreamState``: which candidate sources ``recommend_many`` gets."""
+
+    def __init__(
+        self, state: StreamState, *, associations: bool = True, similar: bool = True, trending: bool = True
+    ) -> None:
+        self.state = state
+        self.use_associations = associations
+        self.use_similar = similar
+        self.use_trending = trending
+        self.config = RankingConfig()
+
+    def rank(self, user: str, ts: int, depth: int) -> list[str]:
+        state = self.state
+        ranked = recommend_many(
+            [state.request(user, ts)],
+            similar=state.similarity if self.use_similar else None,
+            associations=state.rules if self.use_associations else None,
+            trending=state.trending if self.use_trending else (),
+            config=replace(self.config, top_k=max(depth, self.config.top_k)),
+        )[0]
+        return [item["item_id"] for item in ranked]
