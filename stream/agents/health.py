@@ -13,19 +13,21 @@ _lag_series: set[tuple[str, str]] = set()
 
 @app.timer(2.0)
 async def report_lag() -> None:
-    """Lag = log end offset − position, for the partitions this worker owns right now."""
+    """Lag = log end offset − committed offset (what is processed, not merely fetched), for the
+    partitions this worker owns right now."""
     is_ready()
     consumer = app.consumer
+    committed_offsets = consumer._committed_offset  # Faust keeps no public accessor for it
     seen: set[tuple[str, str]] = set()
     for tp in consumer.assignment():
         if tp.topic.endswith("-changelog"):
             continue
-        position = await consumer.position(tp)
         highwater = consumer.highwater(tp)
-        if position is None or highwater is None:
+        if highwater is None:
             continue
+        committed = committed_offsets.get(tp)
         labels = (tp.topic, str(tp.partition))
-        metrics.consumer_lag.labels(*labels).set(max(0, highwater - position))
+        metrics.consumer_lag.labels(*labels).set(max(0, highwater - (committed or 0)))
         seen.add(labels)
     for labels in _lag_series - seen:  # revoked: stop reporting a stale value
         metrics.consumer_lag.remove(*labels)
@@ -33,7 +35,7 @@ async def report_lag() -> None:
     _lag_series.update(seen)
 
 
-@app.timer(30.0)
+@app.timer(10.0)
 async def report_table_sizes() -> None:
     """Keys per table on this worker (counting walks the store, so not on the hot path)."""
     for name, table in (

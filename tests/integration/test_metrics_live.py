@@ -36,9 +36,28 @@ def total(samples: dict[str, list], name: str, **labels: str) -> float:
 
 
 def queried_metric_names() -> set[str]:
-    texts = [(REPO / "deploy" / "grafana" / "dashboards" / "xsell.json").read_text()]
-    texts.append((REPO / "deploy" / "prometheus" / "alerts.yml").read_text())
-    return {name for text in texts for name in re.findall(r"\bxsell_[a-z0-9_]+", text)}
+    """Metric names in the PromQL of the dashboard's targets and the alert rules."""
+    import json
+
+    import yaml
+
+    expressions: list[str] = []
+
+    def collect(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in {"expr", "query"} and isinstance(value, str):
+                    expressions.append(value)
+                else:
+                    collect(value)
+        elif isinstance(node, list):
+            for value in node:
+                collect(value)
+
+    collect(json.loads((REPO / "deploy" / "grafana" / "dashboards" / "xsell.json").read_text()))
+    collect(yaml.safe_load((REPO / "deploy" / "prometheus" / "alerts.yml").read_text()))
+    assert len(expressions) > 10
+    return {name for expression in expressions for name in re.findall(r"\bxsell_[a-z0-9_]+", expression)}
 
 
 def test_metrics_move_as_events_flow_and_every_queried_metric_exists(deployment, kafka_io, until):
@@ -58,8 +77,14 @@ def test_metrics_move_as_events_flow_and_every_queried_metric_exists(deployment,
     assert total(first, "xsell_worker_up") == 1 and total(first, "xsell_worker_ready") == 1
 
     # A burst: lag must rise while the worker catches up, then fall back to zero.
+    # Users of four interest groups click within their group's five items (lift 4 inside).
     burst = [
-        {"event_id": f"b{n}", "user_id": f"u{n % 300}", "item_id": f"m{n % 20}", "ts": NOW_MS - 600_000 + n}
+        {
+            "event_id": f"b{n}",
+            "user_id": f"u{n % 300}",
+            "item_id": f"m{(n % 300) % 4 * 5 + (n // 300) % 5}",
+            "ts": NOW_MS - 600_000 + n,
+        }
         for n in range(6000)
     ]
     lags: list[float] = []
@@ -72,16 +97,33 @@ def test_metrics_move_as_events_flow_and_every_queried_metric_exists(deployment,
 
     watcher = threading.Thread(target=watch)
     watcher.start()
+    started = time.monotonic()
     try:
         kafka_io.produce_json(deployment.topic("clicks"), burst, "user_id")
         kafka_io.produce(deployment.topic("clicks"), [(b"u1", b"not json")])
         until(lambda: total(scrape(worker), "xsell_recommendations_published_total") >= len(burst), 180)
+        elapsed = time.monotonic() - started
+        print(f"\none worker answered a burst of {len(burst)} clicks in {elapsed:.1f} s ({len(burst) / elapsed:.0f}/s)")
         until(lambda: total(scrape(worker), "xsell_consumer_lag_messages") == 0, 60, message="lag stayed up")
     finally:
         stop.set()
         watcher.join()
     assert max(lags) > 0, "lag never rose under the burst"
 
+    # Once the burst is counted, new events get association and trending candidates too.
+    until(
+        lambda: (
+            worker.get("/items/m1/associations").status_code == 200
+            and worker.get("/items/m1/associations").json()["associations"]
+        ),
+        60,
+        message="no associations",
+    )
+    probes = [{"event_id": f"p{n}", "user_id": f"new{n}", "item_id": "m1", "ts": NOW_MS} for n in range(20)]
+    kafka_io.produce_json(deployment.topic("clicks"), probes, "user_id")
+    until(lambda: total(scrape(worker), "xsell_recommendations_published_total") >= len(burst) + len(probes), 60)
+
+    until(lambda: "xsell_table_keys" in scrape(worker), 30, message="table sizes never reported")
     second = scrape(worker)
     exported = set(second)
     for name in METRICS_DOC:
@@ -95,7 +137,7 @@ def test_metrics_move_as_events_flow_and_every_queried_metric_exists(deployment,
     assert total(second, "xsell_encoder_items_total", kind="item") == 20
     assert total(second, "xsell_index_items") == 20
     assert total(second, "xsell_ad_targets_published_total") > 0
-    for source in ("similar", "trending"):
+    for source in ("similar", "associations"):
         assert total(second, "xsell_candidates_total", source=source) > 0
 
     missing = sorted(name for name in queried_metric_names() if name not in exported)

@@ -254,6 +254,11 @@ def test_two_workers_share_partitions_and_a_graceful_stop_loses_and_repeats_noth
     half = len(events) // 2
     produce_events(kafka_io, deployment, events[:half])
     answers_by_trigger(kafka_io, deployment, events[:half])
+    # Each worker answers for every user: requests for another worker's users are routed.
+    for user in sorted({e["user_id"] for e in events[:half]})[:12]:
+        answers = [worker.get(f"/users/{user}/recommendations") for worker in (first, second)]
+        assert [a.status_code for a in answers] == [200, 200], (user, [a.text for a in answers])
+        assert answers[0].json() == answers[1].json()
     assert second.stop() == 0, second.log_tail()
     until(lambda: assigned(first) == {"0", "1", "2", "3"}, 90, message="partitions did not move")
     produce_events(kafka_io, deployment, events[half:])

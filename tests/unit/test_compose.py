@@ -62,6 +62,15 @@ def test_workers_use_the_internal_listener(compose: dict) -> None:
         assert worker["depends_on"]["kafka"]["condition"] == "service_healthy"
 
 
+def test_topics_are_created_once_before_the_workers_start(compose: dict) -> None:
+    init = compose["services"]["topic-init"]
+    assert init["command"] == ["topics", "create"] and init["restart"] == "no"
+    assert init["environment"]["XSELL_BROKER"] == compose["x-worker"]["environment"]["XSELL_BROKER"]
+    for name, service in compose["services"].items():
+        if name.startswith("worker"):
+            assert service["depends_on"]["topic-init"]["condition"] == "service_completed_successfully"
+
+
 def test_prometheus_scrapes_every_worker(compose: dict) -> None:
     config = yaml.safe_load((REPO / "deploy" / "prometheus" / "prometheus.yml").read_text())
     targets = {t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
