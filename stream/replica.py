@@ -71,6 +71,8 @@ class Replica:
         self.associations: dict[str, dict[str, Any]] = {}
         self.item_counts = ItemCounts()
         self.tally = TransactionTally()
+        self.transactions = 0.0  # tally.total, kept current on the event loop
+        self._trending: list[tuple[str, float]] | None = None
         self.offsets: dict[str, int] = {}
         self.ready = asyncio.Event()
         self.snapshot_at = 0.0
@@ -235,6 +237,9 @@ class Replica:
         self.item_counts.set_item(item_id, record.get("occurrences") or {})
         for source, count in (record.get("tally") or {}).items():
             self.tally.observe(source, float(count))
+        # Plain values for readers in other threads (ranking runs in an executor).
+        self.transactions = self.tally.total
+        self._trending = None
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -250,14 +255,20 @@ class Replica:
             occurrences=record.get("occurrences") or {},
             partners=record.get("partners") or {},
             consequent_count=self.item_counts.get,
-            transactions=self.tally.total,
+            transactions=self.transactions,
             top_k=top_k,
             channels=channels,
         )
 
     def trending(self, k: int) -> list[tuple[str, float]]:
-        """The items in the most transactions (all channels), for users with nothing else."""
-        return trending_items(self.item_counts.counts.items(), k)
+        """The items in the most transactions (all channels), for users with nothing else.
+
+        Call it on the event loop (it walks the counts the loop updates); the result is kept
+        until the counts change, so a batch costs one look-up, not a sort of every item.
+        """
+        if self._trending is None or len(self._trending) < k:
+            self._trending = trending_items(self.item_counts.counts.items(), max(k, 50))
+        return self._trending[:k]
 
     # -- snapshots -------------------------------------------------------------------------------
 

@@ -368,7 +368,10 @@ async def flush_idle_partitions() -> None:
         work.write_states()
 
 
-def _rank(requests: list[RecommendationRequest], k: int) -> list[list[dict[str, Any]]]:
+def _rank(
+    requests: list[RecommendationRequest], k: int, trending: list[tuple[str, float]]
+) -> list[list[dict[str, Any]]]:
+    """Runs in the ranking thread: reads only what the loop replaces whole, never iterates it."""
     index = replica.index
 
     def similar(vectors: np.ndarray, depth: int) -> list[tuple[list[str], np.ndarray]]:
@@ -389,7 +392,7 @@ def _rank(requests: list[RecommendationRequest], k: int) -> list[list[dict[str, 
         similar=similar,
         associations=associations,
         catalog=_IndexCatalog(),
-        trending=replica.trending(TRENDING_DEPTH),
+        trending=trending,
         config=RankingConfig(top_k=k),
     )
     for row in ranked:
@@ -442,7 +445,8 @@ async def _answer(
             )
         )
     depth = k + min(max(widths), 10)
-    ranked = await asyncio.get_running_loop().run_in_executor(_ranking_executor, _rank, requests, depth)
+    trending = replica.trending(TRENDING_DEPTH)
+    ranked = await asyncio.get_running_loop().run_in_executor(_ranking_executor, _rank, requests, depth, trending)
 
     futures = []
     model = f"{replica.model_version}|items:{replica.size}"
