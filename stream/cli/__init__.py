@@ -30,6 +30,10 @@ COMMAND_MODULES = (
     "stream.cli.index",
     "stream.cli.tools",
     "stream.cli.worker",
+    "stream.cli.topics",
+    "stream.cli.evaluate",
+    "stream.cli.demo",
+    "stream.cli.pipeline",
 )
 
 

@@ -1,0 +1,656 @@
+"""``xsell bench pipeline``: events/s and latency through Kafka, against two ceilings.
+
+One run, one broker (its own ``LocalKafka`` unless ``broker`` is given), per processing
+guarantee its own topic prefix and app id:
+
+1. **prepare**: create xsell's topics, publish ``items`` vectors to ``item-embeddings``
+   (see ``workload``), produce ``events`` Taobao events to clicks/carts/purchases, keyed
+   by user, in event-time order;
+2. **client ceiling** (once): a plain aiokafka loop consumes those event topics and produces
+   one message per event without awaiting each send;
+3. **framework ceiling**: the naive Faust agent (``naive_app``) forwards each event with
+   ``send()``, in its own worker process;
+4. **xsell, saturation**: an ``xsell worker`` starts with every event already waiting; it
+   answers once its replica is ready;
+5. **xsell, latency**: the same worker, events offered at ``rate`` per second for
+   ``latency_seconds``; latency runs from the wall clock just before each produce to the
+   wall clock when its recommendation (matched by ``trigger_event_id``) was consumed;
+6. **memory**: worker RSS growth from ready to the end, and the serialised sizes of the
+   user-state, cooccurrence and item-associations records.
+
+**Events/s** is the same for all three: the outputs' CreateTime stamps (set by the
+producer that wrote them, when it was handed the message), ``n / (last - first)``, where
+``n`` counts the outputs stamped after the first millisecond — so neither start-up nor a
+first batch that lands in one millisecond inflates it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import platform
+import shutil
+import tempfile
+import time
+import tracemalloc
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from stream.benchmarks import kafka_io
+from stream.benchmarks.errors import BenchmarkError
+from stream.benchmarks.workers import WorkerProcess, naive_worker, xsell_worker
+from stream.benchmarks.workload import EMBEDDING_DIMENSION, TAOBAO_FILE, Workload, embedding_messages, load_workload
+from stream.localkafka import LocalKafka, free_port
+from stream.settings import Settings
+from stream.topics import EVENT_TOPICS, create_topics
+
+__all__ = [
+    "DEFAULT_EVENTS",
+    "DEFAULT_LATENCY_SECONDS",
+    "DEFAULT_RATE",
+    "GUARANTEES",
+    "PipelineConfig",
+    "rate_from_timestamps",
+    "run_pipeline_benchmark",
+]
+
+DEFAULT_EVENTS = 50_000
+DEFAULT_ITEMS = 50_000
+DEFAULT_RATE = 1_000.0
+DEFAULT_LATENCY_SECONDS = 20.0
+DEFAULT_PARTITIONS = 4
+DEFAULT_EXACT_INDEX_BELOW = 1_000  # far below the catalog: the worker searches with HNSW
+DEFAULT_STORE = "rocksdb"  # the workers' default: the path production runs
+# The replay squeezes nine days of event time into seconds, so Faust's round-robin over the
+# three event topics reorders a user's events by hours of event time; a day of allowed
+# lateness keeps them from being dead-lettered as too late (60 s in production).
+DEFAULT_LATENESS_S = 86_400.0
+GUARANTEES = ("at_least_once", "exactly_once")
+GOAL_RATIO_TO_FRAMEWORK = 1.0
+GOAL_P99_MS = 50.0
+LATENCY_GRACE_S = 30.0
+PACE_TICK_S = 0.002
+SATURATION_MIN_TIMEOUT_S = 300.0
+STALL_S = 30.0
+
+Step = Callable[[str, int, int], None]  # description, done, total
+
+
+@dataclass(frozen=True, kw_only=True)
+class PipelineConfig:
+    """One run of the pipeline benchmark (see the module docstring for the phases)."""
+
+    events: int = DEFAULT_EVENTS
+    items: int = DEFAULT_ITEMS
+    rate: float = DEFAULT_RATE
+    latency_seconds: float = DEFAULT_LATENCY_SECONDS
+    partitions: int = DEFAULT_PARTITIONS
+    guarantees: tuple[str, ...] = ("at_least_once",)
+    broker: str | None = None
+    shared_data: Path = Path("../shared/data")
+    work_dir: Path | None = None  # None: a new temporary directory
+    store: str = DEFAULT_STORE
+    exact_index_below: int = DEFAULT_EXACT_INDEX_BELOW
+    lateness_s: float = DEFAULT_LATENESS_S
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        checks = (
+            (self.events >= 1, f"--events must be at least 1, got {self.events}"),
+            (self.items >= 1, f"--items must be at least 1, got {self.items}"),
+            (self.rate > 0, f"--rate must be positive, got {self.rate}"),
+            (self.latency_seconds >= 0, f"--latency-seconds must be >= 0, got {self.latency_seconds}"),
+            (self.partitions >= 1, f"--partitions must be at least 1, got {self.partitions}"),
+            (self.store in {"rocksdb", "memory"}, f"--store must be rocksdb or memory, got {self.store!r}"),
+        )
+        for ok, message in checks:
+            if not ok:
+                raise BenchmarkError(message)
+        unknown = [g for g in self.guarantees if g not in GUARANTEES]
+        if unknown or not self.guarantees:
+            given = ", ".join(unknown) or "none"
+            raise BenchmarkError(f"--guarantee must be among {', '.join(GUARANTEES)}, got {given}")
+
+
+def rate_from_timestamps(timestamps_ms: np.ndarray) -> dict[str, float]:
+    """Events/s from output CreateTimes: outputs after the first millisecond over the span."""
+    if timestamps_ms.size < 2:
+        return {"events_per_s": float("nan"), "seconds": 0.0, "outputs": int(timestamps_ms.size)}
+    first, last = int(timestamps_ms.min()), int(timestamps_ms.max())
+    after_first = int(np.count_nonzero(timestamps_ms > first))
+    seconds = (last - first) / 1000.0
+    rate = after_first / seconds if seconds > 0 else float("inf")
+    return {"events_per_s": rate, "seconds": seconds, "outputs": int(timestamps_ms.size)}
+
+
+def machine_description() -> dict[str, Any]:
+    """nproc, memory, CPU model, Python and date, for the record (the machine is shared)."""
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "memory_bytes": memory,
+        "cpu_model": cpu,
+        "python": platform.python_version(),
+        "load_average": list(os.getloadavg()),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+@dataclass
+class _Run:
+    """What one run shares between phases."""
+
+    config: PipelineConfig
+    bootstrap: str
+    run_dir: Path
+    run_id: str
+    workload: Workload
+    model_version: str
+    step: Step
+    workers: list[WorkerProcess] = field(default_factory=list)
+
+    def prefix(self, guarantee: str) -> str:
+        return f"xsell-bench-{self.run_id}-{guarantee.replace('_', '-')}."
+
+    def event_topics(self, guarantee: str) -> list[str]:
+        return [self.prefix(guarantee) + name for name in EVENT_TOPICS]
+
+    def stop_workers(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        self.workers.clear()
+
+
+def run_pipeline_benchmark(config: PipelineConfig, step: Step | None = None) -> dict[str, Any]:
+    """Run every phase; return the report (raw figures, ratios, goals). Never fails on speed."""
+    step = step or (lambda description, done, total: None)
+    if config.work_dir is None:
+        run_dir = Path(tempfile.mkdtemp(prefix="xsell-bench-pipeline-"))
+    else:
+        run_dir = Path(config.work_dir) / f"run-{dt.datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+    step("loading Taobao events", 0, 1)
+    workload = load_workload(config.shared_data, items=config.items)
+    step("loading Taobao events", 1, 1)
+    model_version = _encoder_model_version()
+    broker = None
+    if config.broker is None:
+        broker = LocalKafka(data_dir=run_dir / "kafka", port=free_port())
+        step("starting Kafka", 0, 1)
+        bootstrap = broker.start()
+        step("starting Kafka", 1, 1)
+    else:
+        bootstrap = config.broker.removeprefix("kafka://")
+    run = _Run(config, bootstrap, run_dir, uuid.uuid4().hex[:8], workload, model_version, step)
+    report: dict[str, Any] = {
+        "benchmark": "pipeline",
+        "config": {**{k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}},
+        "machine": machine_description(),
+        "workload": {
+            "events_file": str(TAOBAO_FILE),
+            "events_in_file": len(workload.events),
+            "users_in_file": workload.users,
+            "catalog_items": workload.items,
+            "catalog_vectors": f"index.clustered_vectors(n={workload.items}, dim={EMBEDDING_DIMENSION}, "
+            f"seed={config.seed})",
+            "embedding_model": model_version,
+        },
+        "runs": {},
+    }
+    try:
+        for number, guarantee in enumerate(config.guarantees):
+            try:
+                _prepare(run, guarantee)
+                if number == 0:
+                    report["client_ceiling"] = _client_ceiling(run, guarantee)
+                report["runs"][guarantee] = _guarantee_run(run, guarantee, report["client_ceiling"])
+            except BenchmarkError as exc:
+                if number == 0:
+                    raise
+                report["runs"][guarantee] = {"error": str(exc)}
+            finally:
+                run.stop_workers()
+    finally:
+        run.stop_workers()
+        if broker is not None:
+            broker.stop()
+            shutil.rmtree(run_dir / "kafka", ignore_errors=True)  # the topics' data: hundreds of MB
+    report["run_dir"] = str(run_dir)
+    return report
+
+
+def _encoder_model_version() -> str:
+    """The default encoder's ``model_version``: the replica drops vectors with any other."""
+    from encoders import BertEncoder
+
+    return BertEncoder().model_version
+
+
+# -- phases ---------------------------------------------------------------------------------------
+
+
+def _prepare(run: _Run, guarantee: str) -> None:
+    config = run.config
+    prefix = run.prefix(guarantee)
+    settings = Settings(broker=run.bootstrap, topic_prefix=prefix, partitions=config.partitions)
+    asyncio.run(create_topics(settings))
+    sinks = [prefix + "bench-client-out", prefix + "bench-naive-out"]
+    asyncio.run(kafka_io.create_plain_topics(run.bootstrap, sinks, config.partitions))
+
+    from index import clustered_vectors
+
+    vectors = clustered_vectors(config.items, EMBEDDING_DIMENSION, seed=config.seed)
+    embeddings_topic = prefix + "item-embeddings"
+    description = f"[{guarantee}] publishing item vectors"
+    asyncio.run(
+        kafka_io.produce(
+            run.bootstrap,
+            (
+                (embeddings_topic, key, value)
+                for key, value in embedding_messages(run.workload, model_version=run.model_version, vectors=vectors)
+            ),
+            on_sent=lambda done: run.step(description, done, config.items),
+        )
+    )
+    description = f"[{guarantee}] producing events"
+    asyncio.run(
+        kafka_io.produce(
+            run.bootstrap,
+            ((prefix + topic, key, value) for topic, key, value, _ in run.workload.replay(0, config.events)),
+            on_sent=lambda done: run.step(description, done, config.events),
+        )
+    )
+
+
+def _client_ceiling(run: _Run, guarantee: str) -> dict[str, Any]:
+    """A plain aiokafka consume→produce loop over the same event topics."""
+    config = run.config
+    sink = run.prefix(guarantee) + "bench-client-out"
+    description = "client ceiling (aiokafka loop)"
+    started = time.monotonic()
+    moved = asyncio.run(
+        _forward_loop(
+            run.bootstrap,
+            run.event_topics(guarantee),
+            sink,
+            total=config.events,
+            group=f"xsell-bench-{run.run_id}-client",
+            on_progress=lambda done: run.step(description, done, config.events),
+        )
+    )
+    wall = time.monotonic() - started
+    outputs = asyncio.run(kafka_io.read_topic(run.bootstrap, sink))
+    measured = rate_from_timestamps(np.array([record.timestamp_ms for record in outputs], dtype=np.int64))
+    return {"events": moved, **measured, "wall_seconds_with_startup": wall}
+
+
+async def _forward_loop(
+    bootstrap: str, sources: list[str], sink: str, *, total: int, group: str, on_progress: Callable[[int], None]
+) -> int:
+    consumer = AIOKafkaConsumer(
+        *sources,
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=True,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await consumer.start()
+    await producer.start()
+    moved = 0
+    deadline = time.monotonic() + SATURATION_MIN_TIMEOUT_S
+    try:
+        while moved < total:
+            if time.monotonic() > deadline:
+                raise BenchmarkError(f"client ceiling: {moved} of {total} events after {SATURATION_MIN_TIMEOUT_S:.0f}s")
+            batches = await consumer.getmany(timeout_ms=200, max_records=5_000)
+            for records in batches.values():
+                for record in records:
+                    await producer.send(sink, key=record.key, value=record.value)  # not awaiting delivery
+                moved += len(records)
+            on_progress(moved)
+        await producer.flush()
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    return moved
+
+
+def _saturation_timeout(events: int) -> float:
+    return max(SATURATION_MIN_TIMEOUT_S, events / 100.0)
+
+
+def _framework_ceiling(run: _Run, guarantee: str) -> dict[str, Any]:
+    """The naive Faust agent, in its own worker process, over the same event topics."""
+    config = run.config
+    sink = run.prefix(guarantee) + "bench-naive-out"
+    worker = naive_worker(
+        f"naive-{guarantee}",
+        run_dir=run.run_dir,
+        settings={
+            "XSELL_BENCH_BROKER": f"kafka://{run.bootstrap}",
+            "XSELL_BENCH_APP_ID": f"xsell-bench-{run.run_id}-naive-{guarantee}",
+            "XSELL_BENCH_SOURCES": ",".join(run.event_topics(guarantee)),
+            "XSELL_BENCH_SINK": sink,
+            "XSELL_BENCH_PARTITIONS": str(config.partitions),
+            "XSELL_BENCH_PROCESSING_GUARANTEE": guarantee,
+        },
+    )
+    run.workers.append(worker.start())
+    description = f"[{guarantee}] framework ceiling (naive Faust agent)"
+    try:
+        asyncio.run(
+            kafka_io.wait_for_offsets(
+                run.bootstrap,
+                sink,
+                total=config.events,
+                timeout_s=_saturation_timeout(config.events),
+                alive=worker.check_alive,
+                on_progress=lambda done: run.step(description, done, config.events),
+            )
+        )
+    finally:
+        worker.stop()
+        run.workers.remove(worker)
+    outputs = asyncio.run(kafka_io.read_topic(run.bootstrap, sink))
+    measured = rate_from_timestamps(np.array([record.timestamp_ms for record in outputs], dtype=np.int64))
+    return {"events": config.events, **measured}
+
+
+def _guarantee_run(run: _Run, guarantee: str, client: dict[str, Any]) -> dict[str, Any]:
+    config = run.config
+    framework = _framework_ceiling(run, guarantee)
+    prefix = run.prefix(guarantee)
+    app_id = f"xsell-bench-{run.run_id}-{guarantee.replace('_', '-')}"
+    worker = xsell_worker(
+        f"xsell-{guarantee}",
+        run_dir=run.run_dir,
+        web_port=free_port(),
+        settings={
+            "XSELL_BROKER": f"kafka://{run.bootstrap}",
+            "XSELL_APP_ID": app_id,
+            "XSELL_TOPIC_PREFIX": prefix,
+            "XSELL_PARTITIONS": str(config.partitions),
+            "XSELL_STORE": config.store,
+            "XSELL_EXACT_INDEX_BELOW": str(config.exact_index_below),
+            "XSELL_PROCESSING_GUARANTEE": guarantee,
+            "XSELL_LATENESS_S": str(config.lateness_s),
+        },
+    )
+    run.workers.append(worker.start())
+    recommendations = prefix + "cross-recommendations"
+    description = f"[{guarantee}] xsell: loading encoder, building the index"
+    run.step(description, 0, 1)
+    ready_s = worker.wait_healthy()
+    rss_ready = worker.rss_bytes()
+    run.step(description, 1, 1)
+
+    description = f"[{guarantee}] xsell: answering {config.events:,} waiting events"
+    asyncio.run(
+        kafka_io.wait_for_offsets(
+            run.bootstrap,
+            recommendations,
+            total=config.events,
+            timeout_s=_saturation_timeout(config.events),
+            alive=worker.check_alive,
+            on_progress=lambda done: run.step(description, done, config.events),
+            stall_s=STALL_S,
+        )
+    )
+    saturation_end = asyncio.run(kafka_io.end_offsets(run.bootstrap, recommendations))
+    outputs = asyncio.run(kafka_io.read_topic(run.bootstrap, recommendations))
+    first_answers = _first_answers(outputs)
+    expected = {event_id for _, _, _, event_id in run.workload.replay(0, config.events)}
+    answered = expected & set(first_answers)
+    measured = rate_from_timestamps(np.array(list(first_answers.values()), dtype=np.int64))
+    dead_letters = _dead_letter_reasons(asyncio.run(kafka_io.read_topic(run.bootstrap, prefix + "dead-letter")))
+    xsell = {
+        "events": config.events,
+        "dead_letters": dead_letters,
+        "answered": len(answered),
+        "unanswered": len(expected - answered),
+        "duplicate_answers": len(outputs) - len(first_answers),
+        "ready_seconds": ready_s,
+        **measured,
+    }
+
+    latency = (
+        _latency(run, guarantee, worker, recommendations, saturation_end) if config.latency_seconds > 0 else {}
+    )
+    memory = _memory(run, worker, app_id, prefix, rss_ready)
+    worker.stop()
+    run.workers.remove(worker)
+
+    xsell_rate = xsell["events_per_s"]
+    ratios = {
+        "xsell_over_framework": xsell_rate / framework["events_per_s"],
+        "xsell_over_client": xsell_rate / client["events_per_s"],
+        "framework_over_client": framework["events_per_s"] / client["events_per_s"],
+    }
+    goals = {
+        "throughput_vs_framework": {
+            "target": f">= {GOAL_RATIO_TO_FRAMEWORK}x",
+            "measured": ratios["xsell_over_framework"],
+            "reached": ratios["xsell_over_framework"] >= GOAL_RATIO_TO_FRAMEWORK,
+        },
+    }
+    if latency:
+        goals["p99_latency"] = {
+            "target": f"<= {GOAL_P99_MS} ms at {config.rate:g} events/s",
+            "measured": latency["p99_ms"],
+            "reached": latency["p99_ms"] <= GOAL_P99_MS and latency["unanswered"] == 0,
+        }
+    return {
+        "framework_ceiling": framework,
+        "xsell": xsell,
+        "latency": latency,
+        "memory": memory,
+        "ratios": ratios,
+        "goals": goals,
+        "worker_log": str(worker.log_path),
+    }
+
+
+def _dead_letter_reasons(records: list[kafka_io.OutputRecord]) -> dict[str, int]:
+    reasons: dict[str, int] = {}
+    for record in records:
+        reason = str(orjson.loads(record.value or b"{}").get("reason", "unknown"))
+        reasons[reason] = reasons.get(reason, 0) + 1
+    return reasons
+
+
+def _first_answers(outputs: list[kafka_io.OutputRecord]) -> dict[str, int]:
+    """trigger_event_id → CreateTime of its first answer."""
+    first: dict[str, int] = {}
+    for record in outputs:
+        if record.value is None:
+            continue
+        trigger = orjson.loads(record.value)["trigger_event_id"]
+        if trigger not in first or record.timestamp_ms < first[trigger]:
+            first[trigger] = record.timestamp_ms
+    return first
+
+
+def _latency(
+    run: _Run, guarantee: str, worker: WorkerProcess, topic: str, since: dict[Any, int]
+) -> dict[str, Any]:
+    config = run.config
+    total = int(round(config.rate * config.latency_seconds))
+    description = f"[{guarantee}] xsell: latency at {config.rate:g} events/s"
+    produced, received, offered_seconds = asyncio.run(
+        _offer_at_rate(run, guarantee, since, total, lambda done: run.step(description, done, total))
+    )
+    worker.check_alive()
+    latencies = np.array(
+        [received[event_id] - produced[event_id] for event_id in produced if event_id in received]
+    ) * 1000.0
+    summary: dict[str, Any] = {
+        "offered_rate": config.rate,
+        "achieved_offered_rate": total / offered_seconds if offered_seconds > 0 else float("nan"),
+        "events": total,
+        "answered": int(latencies.size),
+        "unanswered": total - int(latencies.size),
+    }
+    if latencies.size:
+        summary.update(
+            p50_ms=float(np.percentile(latencies, 50)),
+            p90_ms=float(np.percentile(latencies, 90)),
+            p99_ms=float(np.percentile(latencies, 99)),
+            max_ms=float(latencies.max()),
+            mean_ms=float(latencies.mean()),
+        )
+    else:
+        summary.update(p50_ms=float("nan"), p90_ms=float("nan"), p99_ms=float("nan"), max_ms=float("nan"))
+    return summary
+
+
+async def _offer_at_rate(
+    run: _Run, guarantee: str, since: dict[Any, int], total: int, on_progress: Callable[[int], None]
+) -> tuple[dict[str, float], dict[str, float], float]:
+    """Produce ``total`` events paced at the configured rate while consuming the answers."""
+    config = run.config
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=run.bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=20
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=run.bootstrap, linger_ms=0, acks=1)
+    await consumer.start()
+    await producer.start()
+    produced: dict[str, float] = {}
+    received: dict[str, float] = {}
+    done_producing = asyncio.Event()
+
+    async def consume() -> None:
+        partitions = list(since)
+        consumer.assign(partitions)
+        for tp, offset in since.items():
+            consumer.seek(tp, offset)
+        grace_until = None
+        while True:
+            batches = await consumer.getmany(timeout_ms=50, max_records=2_000)
+            now = time.time()
+            for records in batches.values():
+                for record in records:
+                    if record.value is None:
+                        continue
+                    trigger = orjson.loads(record.value)["trigger_event_id"]
+                    if trigger not in received:
+                        received[trigger] = now
+            if done_producing.is_set():
+                if len(received.keys() & produced.keys()) >= total:
+                    return
+                grace_until = grace_until or time.monotonic() + LATENCY_GRACE_S
+                if time.monotonic() > grace_until:
+                    return
+
+    consuming = asyncio.create_task(consume())
+    events = _latency_events(run, guarantee, total)
+    started = time.monotonic()
+    sent = 0
+    try:
+        while sent < total:
+            due = min(total, int((time.monotonic() - started) * config.rate) + 1)
+            while sent < due:
+                topic_name, key, value, event_id = events[sent]
+                produced[event_id] = time.time()
+                await producer.send(topic_name, key=key, value=value)
+                sent += 1
+            if sent % 100 == 0:
+                on_progress(sent)
+            await asyncio.sleep(PACE_TICK_S)
+        offered_seconds = time.monotonic() - started
+        await producer.flush()
+        on_progress(sent)
+        done_producing.set()
+        await consuming
+    finally:
+        consuming.cancel()
+        await producer.stop()
+        await consumer.stop()
+    return produced, received, offered_seconds
+
+
+def _latency_events(run: _Run, guarantee: str, total: int) -> list[tuple[str, bytes, bytes, str]]:
+    """The events after the saturation ones in the endless replay, for this run's topics."""
+    prefix = run.prefix(guarantee)
+    return [
+        (prefix + topic, key, value, event_id)
+        for topic, key, value, event_id in run.workload.replay(run.config.events, total)
+    ]
+
+
+def _memory(run: _Run, worker: WorkerProcess, app_id: str, prefix: str, rss_ready: int) -> dict[str, Any]:
+    """Worker RSS growth, and the serialised (and parsed) sizes of what the worker holds."""
+    rss_end = worker.rss_bytes()
+    run.step("memory: reading tables", 0, 3)
+    users = _latest_values(asyncio.run(kafka_io.read_topic(run.bootstrap, f"{app_id}-user-state-changelog")))
+    profiles = {key: value for key, value in users.items() if not key.startswith(b"__")}
+    run.step("memory: reading tables", 1, 3)
+    counts = _latest_values(asyncio.run(kafka_io.read_topic(run.bootstrap, f"{app_id}-cooccurrence-changelog")))
+    counts = {key: value for key, value in counts.items() if not key.startswith(b"__")}
+    run.step("memory: reading tables", 2, 3)
+    associations = _latest_values(asyncio.run(kafka_io.read_topic(run.bootstrap, prefix + "item-associations")))
+    run.step("memory: reading tables", 3, 3)
+    growth = rss_end - rss_ready
+    entries = len(profiles) + len(associations)
+    return {
+        "rss_ready_bytes": rss_ready,
+        "rss_end_bytes": rss_end,
+        "rss_growth_bytes": growth,
+        "users": len(profiles),
+        "items_with_counts": len(counts),
+        "items_with_associations": len(associations),
+        "rss_growth_per_user_and_item_bytes": growth / entries if entries else float("nan"),
+        "user_state_serialised_bytes_mean": _mean_size(profiles),
+        "cooccurrence_serialised_bytes_mean": _mean_size(counts),
+        "item_associations_serialised_bytes_mean": _mean_size(associations),
+        "item_associations_parsed_bytes_mean": _parsed_size(associations),
+    }
+
+
+def _latest_values(records: list[kafka_io.OutputRecord]) -> dict[bytes, bytes]:
+    latest: dict[bytes, bytes | None] = {}
+    for record in records:
+        latest[record.key or b""] = record.value
+    return {key: value for key, value in latest.items() if value is not None}
+
+
+def _mean_size(values: dict[bytes, bytes]) -> float:
+    return float(np.mean([len(value) for value in values.values()])) if values else float("nan")
+
+
+def _parsed_size(values: dict[bytes, bytes]) -> float:
+    """Bytes Python allocates per record when parsed as the replica parses it (orjson → dicts)."""
+    if not values:
+        return float("nan")
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        parsed = [orjson.loads(value) for value in values.values()]
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    del parsed
+    return (after - before) / len(values)

@@ -1,0 +1,152 @@
+"""The worker subprocesses of a benchmark run: started, watched and stopped by their own PID.
+
+Each worker runs in its own session (``start_new_session``) with its output in a log file
+under the run's directory; ``stop`` signals exactly the PID that ``start`` recorded (SIGTERM,
+then SIGKILL after a timeout), never a process found by name.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from stream.benchmarks.errors import BenchmarkError
+
+__all__ = ["WorkerProcess", "naive_worker", "xsell_worker"]
+
+DEFAULT_READY_TIMEOUT_S = 600.0
+DEFAULT_STOP_TIMEOUT_S = 30.0
+LOG_TAIL_LINES = 20
+
+
+@dataclass
+class WorkerProcess:
+    """One worker subprocess and where its log goes."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    log_path: Path
+    web_port: int | None = None
+    process: subprocess.Popen[bytes] | None = None
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def pid(self) -> int:
+        if self.process is None:
+            raise BenchmarkError(f"worker {self.name} was never started")
+        return self.process.pid
+
+    def start(self) -> WorkerProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            self.command,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        return self
+
+    def check_alive(self) -> None:
+        """Raise ``BenchmarkError`` with the log's tail if the worker has exited."""
+        if self.process is not None and self.process.poll() is not None:
+            raise BenchmarkError(
+                f"worker {self.name} exited with code {self.process.returncode}; "
+                f"see {self.log_path}: {self.log_tail(1)}"
+            )
+
+    def wait_healthy(self, timeout_s: float = DEFAULT_READY_TIMEOUT_S) -> float:
+        """Wait for ``/healthz`` to answer 200; return the seconds it took."""
+        if self.web_port is None:
+            raise BenchmarkError(f"worker {self.name} has no HTTP port to ask")
+        started = time.monotonic()
+        url = f"http://127.0.0.1:{self.web_port}/healthz"
+        while time.monotonic() - started < timeout_s:
+            self.check_alive()
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own worker
+                    if response.status == 200:
+                        return time.monotonic() - started
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.25)
+        raise BenchmarkError(f"worker {self.name} not ready after {timeout_s:.0f}s; see {self.log_path}")
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the worker process now (``VmRSS`` from /proc)."""
+        try:
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        except OSError as exc:
+            raise BenchmarkError(f"cannot read the memory of worker {self.name}: {exc}") from exc
+        raise BenchmarkError(f"/proc/{self.pid}/status has no VmRSS")
+
+    def stop(self, timeout_s: float = DEFAULT_STOP_TIMEOUT_S) -> int | None:
+        """SIGTERM our PID, SIGKILL after ``timeout_s``; return the exit code."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout_s)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        return None if process is None else process.returncode
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def xsell_worker(
+    name: str, *, run_dir: Path, web_port: int, settings: dict[str, str]
+) -> WorkerProcess:
+    """An ``xsell worker`` with the given ``XSELL_*`` settings (nothing from our shell's XSELL_*)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("XSELL_")}
+    if "XSELL_KAFKA_LIBS" in os.environ:
+        env["XSELL_KAFKA_LIBS"] = os.environ["XSELL_KAFKA_LIBS"]
+    env.update(
+        {
+            "XSELL_WEB_PORT": str(web_port),
+            "XSELL_WEB_HOST": "127.0.0.1",
+            "XSELL_DATA_DIR": str(run_dir / name),
+            "XSELL_LOG_LEVEL": "warn",
+            **settings,
+        }
+    )
+    return WorkerProcess(
+        name,
+        [sys.executable, "-m", "stream", "worker"],
+        env,
+        run_dir / f"{name}.log",
+        web_port=web_port,
+    )
+
+
+def naive_worker(name: str, *, run_dir: Path, settings: dict[str, str]) -> WorkerProcess:
+    """The naive forwarding agent (``stream.benchmarks.naive_app``) with ``XSELL_BENCH_*`` settings."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("XSELL_")}
+    env.update({"XSELL_BENCH_DATA_DIR": str(run_dir / name), **settings})
+    return WorkerProcess(
+        name,
+        [sys.executable, "-m", "stream.benchmarks.naive_app", "worker", "--loglevel", "warn"],
+        env,
+        run_dir / f"{name}.log",
+    )

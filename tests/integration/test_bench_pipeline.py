@@ -1,0 +1,103 @@
+"""``xsell bench pipeline``: a tiny run against the session's broker, and its usage errors.
+
+The smoke run checks that every phase reports, that every event was answered, and that
+the counts in the report match a recount of the Taobao file written here; it never looks
+at speed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stream.localkafka import LocalKafka
+
+EVENTS = 2_000
+ITEMS = 2_000
+LATENCY_SECONDS = 2.0
+RATE = 500.0
+
+
+def _run(*args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "stream", "bench", "pipeline", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+
+
+def _users_in_first(path: Path, count: int) -> int:
+    """Distinct users among the first ``count`` events in time order (stable), recounted from the CSV."""
+    with open(path, newline="") as handle:
+        rows = [(int(row[4]), line, row[0]) for line, row in enumerate(csv.reader(handle))]
+    rows.sort(key=lambda row: (row[0], row[1]))
+    return len({user for _, _, user in rows[:count]})
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_smoke_run_reports_every_phase(kafka_broker: LocalKafka, shared_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "pipeline.json"
+    result = _run(
+        "--events", str(EVENTS), "--items", str(ITEMS), "--rate", str(RATE),
+        "--latency-seconds", str(LATENCY_SECONDS), "--broker", kafka_broker.bootstrap,
+        "--data", str(shared_data), "--work-dir", str(tmp_path / "work"), "--store", "memory",
+        "--json", str(out),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert "xsell bench pipeline" in result.stdout
+
+    assert report["client_ceiling"]["events"] == EVENTS
+    assert report["client_ceiling"]["events_per_s"] > 0
+    run = report["runs"]["at_least_once"]
+    assert run["framework_ceiling"]["outputs"] == EVENTS
+    assert run["framework_ceiling"]["events_per_s"] > 0
+
+    xsell = run["xsell"]
+    # Nothing silently dropped: every event answered or dead-lettered (with a reason).
+    assert xsell["answered"] + sum(xsell["dead_letters"].values()) >= EVENTS, xsell
+    assert xsell["answered"] + xsell["unanswered"] == EVENTS
+    assert xsell["events_per_s"] > 0
+    assert run["ratios"]["xsell_over_framework"] == pytest.approx(
+        xsell["events_per_s"] / run["framework_ceiling"]["events_per_s"]
+    )
+
+    latency = run["latency"]
+    offered = int(RATE * LATENCY_SECONDS)
+    assert latency["events"] == offered
+    assert 0 < latency["answered"] <= offered, latency
+    assert 0 < latency["p50_ms"] <= latency["p99_ms"] <= latency["max_ms"]
+
+    memory = run["memory"]
+    taobao = shared_data / "taobao_userbehavior" / "UserBehavior_head84475.csv"
+    # Users with state: at most those with an event in the run (a user whose every event was
+    # dead-lettered or not yet processed has none).
+    assert 0 < memory["users"] <= _users_in_first(taobao, EVENTS + offered)
+    assert 0 < memory["items_with_counts"] <= ITEMS
+    assert memory["user_state_serialised_bytes_mean"] > 0
+    assert memory["rss_end_bytes"] > 0
+    assert set(run["goals"]) == {"throughput_vs_framework", "p99_latency"}
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--events", "0"], "--events"),
+        (["--data", "/nonexistent/shared/data"], "taobao_userbehavior"),
+        (["--guarantee", "twice"], "--guarantee"),
+        (["--store", "paper"], "--store"),
+    ],
+)
+def test_bad_flags_are_one_line_and_exit_2(args: list[str], expected: str) -> None:
+    result = _run(*args, timeout_s=60)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], result.stderr
