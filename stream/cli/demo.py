@@ -117,3 +117,26 @@ def _short(title: str, limit: int = 70) -> str:
 
 def _achieved(summary: dict[str, Any]) -> str:
     return f"{summary['events_sent'] / summary['replay_s']:.0f}" if summary["replay_s"] else "0"
+
+
+@app.command("demo-produce")
+def demo_produce(
+    broker: str = typer.Option(None, "--broker", help="Kafka bootstrap (default: XSELL_BROKER)."),
+    topic_prefix: str = typer.Option(None, "--topic-prefix", help="Topic prefix (default: XSELL_TOPIC_PREFIX)."),
+    duration: float = typer.Option(None, "--duration", min=0.1, help="Seconds of events (default: until stopped)."),
+    rate: float = typer.Option(50.0, "--rate", min=0.1, help="Behaviour events sent per second."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the generated catalog and behaviour."),
+    catalog_size: int = typer.Option(2000, "--catalog-size", min=30, help="Products in the generated catalog."),
+    users: int = typer.Option(5000, "--users", min=1, help="Simulated shoppers."),
+) -> None:
+    """Only the demo's shop: catalog, campaigns and shoppers, sent to a Kafka that runs xsell."""
+    import asyncio
+
+    from stream.demo.producer import produce_demo
+    from stream.settings import Settings
+
+    settings = Settings.from_env(broker=broker, topic_prefix=topic_prefix)
+    sent = asyncio.run(
+        produce_demo(settings, duration_s=duration, rate=rate, seed=seed, catalog_size=catalog_size, users=users)
+    )
+    console.print(", ".join(f"{topic}: {count}" for topic, count in sent.items()))

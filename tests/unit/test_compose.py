@@ -71,6 +71,22 @@ def test_topics_are_created_once_before_the_workers_start(compose: dict) -> None
             assert service["depends_on"]["topic-init"]["condition"] == "service_completed_successfully"
 
 
+def test_the_demo_producer_sits_behind_a_profile_and_runs_a_real_command(compose: dict) -> None:
+    import importlib
+
+    import typer
+
+    from stream.cli import COMMAND_MODULES, app
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(module)
+    producer = compose["services"]["demo-producer"]
+    assert producer["profiles"] == ["demo"]
+    commands = typer.main.get_command(app).commands
+    assert producer["command"][0] in commands
+    assert compose["services"]["topic-init"]["command"][0] in commands
+
+
 def test_prometheus_scrapes_every_worker(compose: dict) -> None:
     config = yaml.safe_load((REPO / "deploy" / "prometheus" / "prometheus.yml").read_text())
     targets = {t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
