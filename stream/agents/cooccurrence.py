@@ -26,7 +26,9 @@ from stream.tables import cooccurrence_table
 
 log = logging.getLogger(__name__)
 
-COOCCURRENCE = CooccurrenceConfig()
+# A replay re-sends at most the batch that was in flight when a worker died (state is
+# flushed right after each batch), so remembering this many ids per item covers it.
+COOCCURRENCE = CooccurrenceConfig(dedup_capacity=4096)
 PUBLISHED_PARTNERS = 20
 
 

@@ -118,7 +118,6 @@ class PartitionState:
     max_ts: int | None = None
     pending: dict[str, int] = field(default_factory=dict)  # user → earliest buffered event time
     last_input: float = 0.0  # wall clock (monotonic), for idle flushing only
-    anchor: Any = None  # an event of this partition: table writes go to its partition
 
     def to_bytes(self) -> bytes:
         return orjson.dumps({"tally": self.tally, "max_ts": self.max_ts, "pending": self.pending})
@@ -134,18 +133,43 @@ class PartitionState:
 _partitions: dict[int, PartitionState] = {}
 
 
+class _Anchor:
+    """Stands for "an event of input partition N" where table writes need one (see acting_for)."""
+
+    def __init__(self, partition: int) -> None:
+        self.message = type("Message", (), {"topic": settings.topic("clicks"), "partition": partition})()
+
+
+_anchors: dict[int, _Anchor] = {}
+
+
+def _anchor(partition: int) -> _Anchor:
+    anchor = _anchors.get(partition)
+    if anchor is None:
+        anchor = _anchors[partition] = _Anchor(partition)
+    return anchor
+
+
 def _partition(number: int) -> PartitionState:
     state = _partitions.get(number)
     if state is None:
         stored = user_state_table.get(partition_state_key("partition", number, settings.partitions))
         state = _partitions[number] = PartitionState.from_bytes(stored)
+        # Taking a partition over counts as input: its buffered events wait another idle period.
+        state.last_input = time.monotonic()
     return state
 
 
 @app.on_partitions_revoked.connect
 async def _forget_partitions(sender: Any, revoked: Any, **kwargs: Any) -> None:
-    """A revoked partition's state moves with it; re-read it from the table if it comes back."""
-    _partitions.clear()
+    """A revoked partition's state moves with it; re-read it from the table if it comes back.
+
+    Taking the state lock first lets a batch or an idle flush finish its table writes
+    before the partitions are handed over, so no late write from this worker can land in a
+    changelog that another worker already owns.
+    """
+    async with _state_lock:
+        _partitions.clear()
     metrics.rebalances.inc()
 
 
@@ -209,7 +233,7 @@ class Work:
                 user_state_table[user_key] = state.to_bytes()
         for number in self.touched:
             partition_state = _partitions[number]
-            with acting_for(partition_state.anchor):
+            with acting_for(_anchor(number)):
                 user_state_table[partition_state_key("partition", number, settings.partitions)] = (
                     partition_state.to_bytes()
                 )
@@ -288,7 +312,6 @@ async def process_batch(batch: Sequence[Any]) -> None:
             continue
         by_user[valid.user_id.encode()].append(Answer(valid, event))
         partition_state = _partition(message.partition)
-        partition_state.anchor = event
         partition_state.last_input = time.monotonic()
         if partition_state.max_ts is None or valid.ts > partition_state.max_ts:
             partition_state.max_ts = valid.ts
@@ -330,6 +353,9 @@ async def process_batch(batch: Sequence[Any]) -> None:
         with acting_for(source):
             user_recommendations_table[user_key] = value
     await asyncio.gather(*futures)
+    # Make the state durable now: a crash can then replay (and re-send pairs for) at most
+    # the batch in flight, which the co-occurrence side's id memory covers.
+    await app.producer.flush()
 
 
 def _flush_pending(work: Work, number: int, watermark: int | None, profile_config: ProfileConfig) -> None:
@@ -344,28 +370,38 @@ def _flush_pending(work: Work, number: int, watermark: int | None, profile_confi
         user_key = user.encode()
         state = _load_state(user_key, profile_config)
         work.absorb(user_key, state, state.activity.flush(watermark), number)
-        work.states[user_key] = (state, partition_state.anchor)
+        work.states[user_key] = (state, _anchor(number))
 
 
 @app.timer(1.0)
 async def flush_idle_partitions() -> None:
-    """Apply every buffered event of a partition that has had no input for ``idle_flush_s``."""
-    idle = [
-        number
-        for number, state in _partitions.items()
-        if state.pending
-        and state.anchor is not None
-        and time.monotonic() - state.last_input > settings.idle_flush_s
-    ]
-    if not idle:
+    """Apply every buffered event of an owned partition that has had no input for ``idle_flush_s``.
+
+    Every assigned partition is considered, not only those seen since the last rebalance: a
+    partition taken over while quiet would otherwise keep its buffered events forever.
+    """
+    if app.rebalancing or not app.tables.recovery.completed.is_set():
         return
     async with _state_lock:
+        if app.rebalancing:
+            return
+        owned = {tp.partition for tp in app.consumer.assignment() if tp.topic in KIND_OF_TOPIC}
+        idle = [
+            number
+            for number in sorted(owned)
+            if (state := _partition(number)).pending and time.monotonic() - state.last_input > settings.idle_flush_s
+        ]
+        if not idle:
+            return
         work = Work()
         profile_config = _profile_config()
         for number in idle:
             _flush_pending(work, number, None, profile_config)
         await work.send_pairs()
+        if app.rebalancing:
+            return  # the partitions are moving: their next owner re-flushes (pairs dropped as replays)
         work.write_states()
+        await app.producer.flush()
 
 
 def _rank(
