@@ -23,11 +23,11 @@ import orjson
 
 from encoders import BertEncoder, item_text
 from stream import records
+from stream.agents.deadletters import dead_letter
 from stream.app import (
     app,
     campaigns_topic,
     catalog_topic,
-    dead_letter_topic,
     item_embeddings_topic,
     metrics,
     settings,
@@ -186,19 +186,7 @@ async def _consume_changes(stream: Any, parse: Any) -> None:
             try:
                 changes.append(parse(message.key, message.value))
             except BadRecord as exc:
-                metrics.dead_letters.labels(topic=message.topic, reason=exc.reason).inc()
-                await dead_letter_topic.send(
-                    key=message.key,
-                    value=records.dead_letter(
-                        topic=message.topic,
-                        partition=message.partition,
-                        offset=message.offset,
-                        key=message.key,
-                        value=message.value,
-                        reason=exc.reason,
-                        detail=exc.detail,
-                    ),
-                )
+                await dead_letter(message, exc.reason, exc.detail)
         if changes:
             await _publish_changes(changes)
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import orjson
 
-from stream import records
+from stream.agents.deadletters import dead_letter
 from stream.agents.replica import replica
-from stream.app import app, dead_letter_topic, item_associations_topic, item_pairs_topic, metrics, settings
+from stream.app import app, item_associations_topic, item_pairs_topic, metrics, settings
 from stream.engine import CooccurrenceConfig, ItemAssociations, ItemUpdate
 from stream.partitions import acting_for, partition_state_key
 from stream.tables import cooccurrence_table
@@ -84,19 +84,7 @@ async def process_pairs(batch: list[Any]) -> None:
         try:
             tally, updates = _updates_of(message.value)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            metrics.dead_letters.labels(topic=message.topic, reason="bad_pairs").inc()
-            await dead_letter_topic.send(
-                key=message.key,
-                value=records.dead_letter(
-                    topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                    key=message.key,
-                    value=message.value,
-                    reason="bad_pairs",
-                    detail=str(exc),
-                ),
-            )
+            await dead_letter(message, "bad_pairs", str(exc))
             continue
         first_of_partition.setdefault(message.partition, event)
         known = tallies.setdefault(message.partition, _stored_tally(message.partition))
@@ -143,17 +131,5 @@ async def cooccurrence(stream: Any) -> None:
         except Exception as exc:
             log.exception("co-occurrence batch failed; dead-lettering its %d messages", len(batch))
             for event in batch:
-                message = event.message
-                await dead_letter_topic.send(
-                    key=message.key,
-                    value=records.dead_letter(
-                        topic=message.topic,
-                        partition=message.partition,
-                        offset=message.offset,
-                        key=message.key,
-                        value=message.value,
-                        reason=f"internal_error:{type(exc).__name__}",
-                        detail=str(exc),
-                    ),
-                )
+                await dead_letter(event.message, f"internal_error:{type(exc).__name__}", str(exc))
         metrics.batch_seconds.labels(agent="cooccurrence").observe(time.perf_counter() - started)

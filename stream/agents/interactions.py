@@ -33,11 +33,11 @@ import numpy as np
 import orjson
 
 from stream import records
+from stream.agents.deadletters import dead_letter
 from stream.agents.replica import replica
 from stream.app import (
     ad_targets_topic,
     app,
-    dead_letter_topic,
     events_topic,
     item_pairs_topic,
     metrics,
@@ -254,22 +254,6 @@ class _IndexCatalog:
         return found
 
 
-async def _dead_letter(message: Any, reason: str, detail: str = "") -> None:
-    metrics.dead_letters.labels(topic=message.topic, reason=reason.split(":")[0]).inc()
-    await dead_letter_topic.send(
-        key=message.key,
-        value=records.dead_letter(
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-            key=message.key,
-            value=message.value,
-            reason=reason,
-            detail=detail,
-        ),
-    )
-
-
 def _item_vectors(items: Sequence[str], dimension: int) -> tuple[np.ndarray, list[str | None]]:
     """Item vectors (NaN rows for items not embedded yet) and categories."""
     vectors = np.full((len(items), dimension), np.nan, dtype=np.float32)
@@ -308,7 +292,7 @@ async def process_batch(batch: Sequence[Any]) -> None:
             valid = validate_event(message.value or b"", kind=kind, now_ms=now_ms, config=VALIDATION)
         except InvalidEvent as exc:
             metrics.events_consumed.labels(kind=kind or "unknown", outcome="dead_letter").inc()
-            await _dead_letter(message, exc.reason, exc.detail)
+            await dead_letter(message, exc.reason, exc.detail)
             continue
         by_user[valid.user_id.encode()].append(Answer(valid, event))
         partition_state = _partition(message.partition)
@@ -331,7 +315,7 @@ async def process_batch(batch: Sequence[Any]) -> None:
             kind = answer.event.kind
             if answer.event.event_id in late:
                 metrics.events_consumed.labels(kind=kind, outcome="dead_letter").inc()
-                await _dead_letter(answer.source.message, "too_late", "older than the allowed lateness")
+                await dead_letter(answer.source.message, "too_late", "older than the allowed lateness")
                 continue
             outcome = "duplicate" if answer.event.event_id in duplicates else "ok"
             metrics.events_consumed.labels(kind=kind, outcome=outcome).inc()
@@ -570,5 +554,5 @@ async def interactions(stream: Any) -> None:
             except Exception as exc:  # a bug must not lose the batch: park it where it can be replayed
                 log.exception("interactions batch failed; dead-lettering its %d records", len(batch))
                 for event in batch:
-                    await _dead_letter(event.message, f"internal_error:{type(exc).__name__}", str(exc))
+                    await dead_letter(event.message, f"internal_error:{type(exc).__name__}", str(exc))
         metrics.batch_seconds.labels(agent="interactions").observe(time.perf_counter() - started)
