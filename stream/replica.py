@@ -64,9 +64,7 @@ class Replica:
         self.directory = Path(settings.data_dir) / "replica"
         self.index: ItemIndex | None = None
         self.model_version = ""
-        self.ads = AdTargeter(
-            AdConfig(threshold=settings.ad_threshold, frequency_cap=settings.ad_frequency_cap)
-        )
+        self.ads = AdTargeter(AdConfig(threshold=settings.ad_threshold, frequency_cap=settings.ad_frequency_cap))
         self.campaign_vectors: dict[str, tuple[list[float], list[str]]] = {}
         self.associations: dict[str, dict[str, Any]] = {}
         self.item_counts = ItemCounts()
@@ -140,9 +138,7 @@ class Replica:
             partitions.extend(TopicPartition(topic, number) for number in sorted(numbers))
         consumer.assign(partitions)
         for tp in partitions:
-            offset = (
-                self.offsets.get(f"{tp.topic}[{tp.partition}]") if tp.topic == self.embeddings_topic else None
-            )
+            offset = self.offsets.get(f"{tp.topic}[{tp.partition}]") if tp.topic == self.embeddings_topic else None
             if offset is None:
                 await consumer.seek_to_beginning(tp)
             else:
@@ -233,19 +229,21 @@ class Replica:
         except orjson.JSONDecodeError:
             log.warning("skipping a malformed item-associations record for %r", item_id)
             return
+        self.apply_association(item_id, record)
+
+    def apply_association(self, item_id: str, record: dict[str, Any]) -> None:
+        """Take an item's latest associations record (from the topic, or just computed here)."""
         self.associations[item_id] = record
         self.item_counts.set_item(item_id, record.get("occurrences") or {})
-        for source, count in (record.get("tally") or {}).items():
-            self.tally.observe(source, float(count))
+        # N is the sum of the transactions each item opened (see stream.engine.cooccurrence).
+        self.tally.observe(f"item:{item_id}", float(record.get("opened") or 0.0))
         # Plain values for readers in other threads (ranking runs in an executor).
         self.transactions = self.tally.total
         self._trending = None
 
     # -- reading ----------------------------------------------------------------------------
 
-    def rules(
-        self, item_id: str, *, top_k: int = 20, channels: tuple[str, ...] | None = None
-    ) -> list[AssociationRule]:
+    def rules(self, item_id: str, *, top_k: int = 20, channels: tuple[str, ...] | None = None) -> list[AssociationRule]:
         """The item's association rules across channels, metrics from the latest counts, by lift."""
         record = self.associations.get(item_id)
         if record is None:
@@ -305,8 +303,7 @@ class Replica:
             self.campaign_vectors[campaign_id] = (vector, categories)
         # Resume from the older of the two snapshots' offsets; re-applying is idempotent.
         self.offsets = {
-            key: min(offset, int(campaigns["offsets"].get(key, offset)))
-            for key, offset in index.source_offsets.items()
+            key: min(offset, int(campaigns["offsets"].get(key, offset))) for key, offset in index.source_offsets.items()
         }
         self.snapshot_at = created_ms / 1000
         self.metrics.index_items.set(len(index))
@@ -325,8 +322,6 @@ class Replica:
         now_ms = int(time.time() * 1000)
         self.index.save(self.directory / "index", source_offsets=offsets)
         temporary = self.directory / f".{CAMPAIGNS_FILE}.tmp"
-        temporary.write_bytes(
-            orjson.dumps({"created_at_ms": now_ms, "offsets": offsets, "campaigns": campaigns})
-        )
+        temporary.write_bytes(orjson.dumps({"created_at_ms": now_ms, "offsets": offsets, "campaigns": campaigns}))
         os.replace(temporary, self.directory / CAMPAIGNS_FILE)
         self.snapshot_at = now_ms / 1000

@@ -1,11 +1,12 @@
 """The co-occurrence agent: ``item-pairs`` (partitioned by item) → counts → ``item-associations``.
 
 Each ``item-pairs`` message carries one interactions batch's item updates for the items this
-partition owns, plus the senders' absolute transaction counts. Per batch the updates are
-grouped by item and applied with one table read and one table write per item
-(``ItemAssociations.apply`` drops an ``event_id`` it has already counted, so replays are
-harmless); then each touched item's record is published to the compacted
-``item-associations`` topic, which every worker replicates.
+partition owns. Per batch the updates are grouped by item and applied with one table read
+and one table write per item (``ItemAssociations.apply`` drops an ``event_id`` it has
+already counted, so replays are harmless); then each touched item's record is published to
+the compacted ``item-associations`` topic, which every worker replicates. N travels inside
+the item states (``opened``: the transactions each item's events opened), so one table
+write per item carries everything a crash could otherwise split.
 """
 
 from __future__ import annotations
@@ -21,27 +22,26 @@ from stream.agents.deadletters import dead_letter
 from stream.agents.replica import replica
 from stream.app import app, item_associations_topic, item_pairs_topic, metrics, settings
 from stream.engine import CooccurrenceConfig, ItemAssociations, ItemUpdate
-from stream.partitions import acting_for, partition_state_key
+from stream.partitions import acting_for
 from stream.tables import cooccurrence_table
 
 log = logging.getLogger(__name__)
 
-# A replay re-sends at most the batch that was in flight when a worker died (state is
-# flushed right after each batch), so remembering this many ids per item covers it.
+# A replay re-sends at most the last batch of each source partition (its outbox, re-sent
+# when a worker takes the partition over), so remembering this many ids per item covers it.
 COOCCURRENCE = CooccurrenceConfig(dedup_capacity=4096)
 PUBLISHED_PARTNERS = 20
 
 
-def _updates_of(value: bytes) -> tuple[dict[str, float], list[ItemUpdate]]:
-    payload = orjson.loads(value)
-    updates = [
-        ItemUpdate(item, event_id, int(ts), occurrence, tuple((p, c) for p, c in partners))
-        for item, event_id, ts, occurrence, partners in payload["updates"]
+def _updates_of(value: bytes) -> list[ItemUpdate]:
+    """An ``item-pairs`` message: ``{"updates": [[item, event_id, ts, occurrence, partners, opens]]}``."""
+    return [
+        ItemUpdate(item, event_id, int(ts), occurrence, tuple((p, c) for p, c in partners), opens=bool(flag[:1] == [1]))
+        for item, event_id, ts, occurrence, partners, *flag in orjson.loads(value)["updates"]
     ]
-    return {str(k): float(v) for k, v in payload.get("tally", {}).items()}, updates
 
 
-def association_record(state: ItemAssociations, tally: dict[str, float]) -> bytes:
+def association_record(state: ItemAssociations) -> bytes:
     """The published record: raw counts (for exact metrics downstream) and metrics now."""
     partners = {
         channel: [[key, count] for key, count, _ in sketch.top(PUBLISHED_PARTNERS)]
@@ -52,11 +52,11 @@ def association_record(state: ItemAssociations, tally: dict[str, float]) -> byte
         "occurrences": state.occurrences,
         "item_count": max(state.occurrences.values(), default=0.0),
         "partners": partners,
-        "tally": tally,
-        "transactions": sum(tally.values()),
+        "opened": state.opened,
         "ts": int(time.time() * 1000),
     }
-    replica.associations[state.item_id] = record  # metrics below use this worker's latest view
+    replica.apply_association(state.item_id, record)  # metrics below use this worker's latest view
+    record["transactions"] = replica.transactions
     record["channels"] = {}
     for channel in partners:
         rules = [rule for rule in replica.rules(state.item_id, top_k=PUBLISHED_PARTNERS, channels=(channel,))]
@@ -77,19 +77,13 @@ def association_record(state: ItemAssociations, tally: dict[str, float]) -> byte
 async def process_pairs(batch: list[Any]) -> None:
     by_item: dict[str, list[ItemUpdate]] = defaultdict(list)
     event_of_item: dict[str, Any] = {}
-    tallies: dict[int, dict[str, float]] = {}
-    first_of_partition: dict[int, Any] = {}
     for event in batch:
         message = event.message
         try:
-            tally, updates = _updates_of(message.value)
+            updates = _updates_of(message.value)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             await dead_letter(message, "bad_pairs", str(exc))
             continue
-        first_of_partition.setdefault(message.partition, event)
-        known = tallies.setdefault(message.partition, _stored_tally(message.partition))
-        for source, count in tally.items():
-            known[source] = max(known.get(source, 0.0), count)
         for update in updates:
             by_item[update.item_id].append(update)
             event_of_item.setdefault(update.item_id, event)
@@ -104,20 +98,9 @@ async def process_pairs(batch: list[Any]) -> None:
         event = event_of_item[item_id]
         with acting_for(event):
             cooccurrence_table[key] = state.to_bytes()
-        tally = tallies[event.message.partition]
-        futures.append(await item_associations_topic.send(key=key, value=association_record(state, tally)))
-    for partition, tally in tallies.items():
-        with acting_for(first_of_partition[partition]):
-            cooccurrence_table[partition_state_key("tally", partition, settings.partitions)] = orjson.dumps(
-                tally
-            )
+        futures.append(await item_associations_topic.send(key=key, value=association_record(state)))
     for future in futures:
         await future
-
-
-def _stored_tally(partition: int) -> dict[str, float]:
-    stored = cooccurrence_table.get(partition_state_key("tally", partition, settings.partitions))
-    return {str(k): float(v) for k, v in orjson.loads(stored).items()} if stored else {}
 
 
 @app.agent(item_pairs_topic, name="xsell-cooccurrence")

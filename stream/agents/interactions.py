@@ -8,13 +8,19 @@ Per batch (``take_events``; every record is handled inside the loop, nothing esc
 3. push the partition's watermark (newest event time − lateness) to users whose buffered
    events it has passed, and, when a partition has been idle for ``idle_flush_s``, apply
    every buffered event (so a quiet pipeline has counted everything);
-4. aggregate the item updates by destination partition and send **one** message per
-   co-occurrence partition to ``item-pairs``, awaiting delivery *before* the user state
-   is written: a crash then replays the pairs (dropped downstream by ``event_id``) rather
-   than losing them;
-5. rank once per user (one batched index query, in a worker thread) and answer **every**
+4. rank once per user (one batched index query, in a worker thread) and answer **every**
    input event, duplicates included, on ``cross-recommendations`` with its
-   ``trigger_event_id``; ad targets go to ``ad-targets``.
+   ``trigger_event_id``; ad targets go to ``ad-targets``;
+5. write the states, each user's carrying the item updates this batch produced for it (its
+   *outbox*), wait until they are durable, and only then send the updates, aggregated into
+   **one** message per co-occurrence partition, to ``item-pairs``.
+
+Why this order (an outbox): pairs leave only once the state that produced them is durable,
+so a crash can never count pairs whose state is lost and then count a differently batched
+replay of the same events again. Each partition's batch number and the users it wrote (the
+*registry*) are written before the users, so a worker that takes a partition over re-sends
+the outboxes of its last batch (dropped downstream by ``event_id`` if they had arrived);
+events past the committed offset are replayed as duplicates of the durable states.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ from stream.engine import (
     IngestResult,
     InvalidEvent,
     ItemInfo,
+    ItemUpdate,
     ProfileConfig,
     RankingConfig,
     RecommendationRequest,
@@ -68,7 +75,8 @@ __all__ = ["PartitionState", "UserState"]
 
 log = logging.getLogger(__name__)
 
-STATE_MAGIC = b"XU1"
+STATE_MAGIC = b"XU2"
+OLD_STATE_MAGIC = b"XU1"  # before outboxes: the tail held only the ad caps
 VALIDATION = ValidationConfig(
     max_message_bytes=settings.max_message_bytes, max_future_ms=int(settings.max_future_s * 1000)
 )
@@ -83,51 +91,73 @@ _state_lock = asyncio.Lock()
 
 @dataclass
 class UserState:
-    """What the ``user-state`` table holds per user: activity, profile and ad caps."""
+    """What the ``user-state`` table holds per user: activity, profile, ad caps and outbox.
+
+    The outbox is the item updates (``item-pairs`` form) of the user's last change, tagged
+    with that change's partition batch number (``outbox_seq``).
+    """
 
     activity: UserActivity
     profile: UserProfile
     ad_caps: dict[str, list[int]] = field(default_factory=dict)
+    outbox: list[list[Any]] = field(default_factory=list)
+    outbox_seq: int = 0
 
     def to_bytes(self) -> bytes:
         activity = self.activity.to_bytes()
         profile = self.profile.to_bytes()
         header = struct.pack("<II", len(activity), len(profile))
-        return b"".join((STATE_MAGIC, header, activity, profile, orjson.dumps(self.ad_caps)))
+        tail = orjson.dumps({"ad_caps": self.ad_caps, "outbox": self.outbox, "seq": self.outbox_seq})
+        return b"".join((STATE_MAGIC, header, activity, profile, tail))
 
     @classmethod
     def from_bytes(cls, data: bytes | None, profile_config: ProfileConfig) -> UserState:
         if not data:
             return cls(UserActivity(SESSIONS), UserProfile(profile_config))
-        if data[:3] != STATE_MAGIC:
+        magic = data[:3]
+        if magic not in (STATE_MAGIC, OLD_STATE_MAGIC):
             raise ValueError("user state has an unknown format")
         activity_size, profile_size = struct.unpack_from("<II", data, 3)
         start = 3 + 8
         activity = UserActivity.from_bytes(data[start : start + activity_size], SESSIONS)
         start += activity_size
         profile = UserProfile.from_bytes(data[start : start + profile_size], profile_config)
-        ad_caps = orjson.loads(data[start + profile_size :] or b"{}")
-        return cls(activity, profile, ad_caps)
+        tail = orjson.loads(data[start + profile_size :] or b"{}")
+        if magic == OLD_STATE_MAGIC:
+            return cls(activity, profile, tail)
+        return cls(activity, profile, tail["ad_caps"], tail["outbox"], int(tail["seq"]))
 
 
 @dataclass
 class PartitionState:
-    """Per input partition: N's share, the event-time high mark and users with buffered events."""
+    """Per input partition: the event-time high mark, users with buffered events, and the
+    registry of the last batch (its number and the users whose outbox it filled)."""
 
-    tally: int = 0
     max_ts: int | None = None
     pending: dict[str, int] = field(default_factory=dict)  # user → earliest buffered event time
+    seq: int = 0
+    senders: list[str] = field(default_factory=list)
     last_input: float = 0.0  # wall clock (monotonic), for idle flushing only
+    resend_due: bool = False  # just taken over: re-send the last batch's outboxes first
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps({"tally": self.tally, "max_ts": self.max_ts, "pending": self.pending})
+        return orjson.dumps({"max_ts": self.max_ts, "pending": self.pending})
+
+    def registry_bytes(self) -> bytes:
+        return orjson.dumps({"seq": self.seq, "senders": self.senders})
 
     @classmethod
-    def from_bytes(cls, data: bytes | None) -> PartitionState:
-        if not data:
-            return cls()
-        raw = orjson.loads(data)
-        return cls(tally=int(raw["tally"]), max_ts=raw.get("max_ts"), pending=dict(raw.get("pending", {})))
+    def from_bytes(cls, data: bytes | None, registry: bytes | None) -> PartitionState:
+        raw = orjson.loads(data) if data else {}
+        batch = orjson.loads(registry) if registry else {}
+        senders = list(batch.get("senders", []))
+        return cls(
+            max_ts=raw.get("max_ts"),
+            pending=dict(raw.get("pending", {})),
+            seq=int(batch.get("seq", 0)),
+            senders=senders,
+            resend_due=bool(senders),
+        )
 
 
 _partitions: dict[int, PartitionState] = {}
@@ -153,8 +183,10 @@ def _anchor(partition: int) -> _Anchor:
 def _partition(number: int) -> PartitionState:
     state = _partitions.get(number)
     if state is None:
-        stored = user_state_table.get(partition_state_key("partition", number, settings.partitions))
-        state = _partitions[number] = PartitionState.from_bytes(stored)
+        state = _partitions[number] = PartitionState.from_bytes(
+            user_state_table.get(partition_state_key("partition", number, settings.partitions)),
+            user_state_table.get(partition_state_key("outbox", number, settings.partitions)),
+        )
         # Taking a partition over counts as input: its buffered events wait another idle period.
         state.last_input = time.monotonic()
     return state
@@ -181,62 +213,101 @@ class Answer:
     source: Any
 
 
+def _encoded(update: ItemUpdate) -> list[Any]:
+    """An item update as ``item-pairs`` carries it (and a user's outbox keeps it)."""
+    partners = [list(partner) for partner in update.partners]
+    return [update.item_id, update.event_id, update.ts, update.occurrence, partners, int(update.opens)]
+
+
 @dataclass
 class Work:
-    """What one batch (or one idle flush) accumulates before it sends and writes."""
+    """What one batch (or one idle flush) accumulates before it writes, then sends."""
 
     states: dict[bytes, tuple[UserState, Any]] = field(default_factory=dict)
     pairs: dict[int, list[list[Any]]] = field(default_factory=lambda: defaultdict(list))
     touched: set[int] = field(default_factory=set)
+    senders: dict[int, dict[str, None]] = field(default_factory=lambda: defaultdict(dict))
 
     def absorb(self, user_key: bytes, state: UserState, result: IngestResult, partition: int) -> None:
-        """Apply one user's ingest or flush result to the profile, pairs and tallies."""
+        """Apply one user's ingest or flush result to the profile, outbox and pairs."""
         if result.applied:
             items = [event.item_id for event in result.applied]
             vectors, categories = _item_vectors(items, state.profile.config.dimension)
             state.profile.update_many(result.applied, vectors, categories)
-        for update in result.updates:
-            destination = partition_for(update.item_id.encode(), settings.partitions)
-            self.pairs[destination].append(
-                [
-                    update.item_id,
-                    update.event_id,
-                    update.ts,
-                    update.occurrence,
-                    [list(p) for p in update.partners],
-                ]
-            )
         partition_state = _partition(partition)
-        partition_state.tally += len(result.opened)
+        seq = partition_state.seq + 1  # this work's batch number (write_states makes it so)
+        encoded = [_encoded(update) for update in result.updates]
+        if state.outbox_seq != seq:
+            state.outbox, state.outbox_seq = [], seq
+        if encoded:
+            state.outbox.extend(encoded)
+            self.senders[partition][user_key.decode()] = None
+            self.add_pairs(encoded)
         if state.activity.pending:
             partition_state.pending[user_key.decode()] = min(ts for ts, _, _ in state.activity.pending)
         else:
             partition_state.pending.pop(user_key.decode(), None)
         self.touched.add(partition)
 
+    def add_pairs(self, encoded: list[list[Any]]) -> None:
+        for update in encoded:
+            self.pairs[partition_for(update[0].encode(), settings.partitions)].append(update)
+
     async def send_pairs(self) -> None:
-        tally = {f"p{number}": state.tally for number, state in _partitions.items()}
         futures = []
         for destination, updates in self.pairs.items():
-            value = orjson.dumps({"tally": tally, "updates": updates})
+            value = orjson.dumps({"updates": updates})
             futures.append(
-                await item_pairs_topic.send(
-                    key=f"pairs:{destination}".encode(), value=value, partition=destination
-                )
+                await item_pairs_topic.send(key=f"pairs:{destination}".encode(), value=value, partition=destination)
             )
             metrics.pairs_sent.inc(len(updates))
         await asyncio.gather(*futures)
 
     def write_states(self) -> None:
+        """Registry first, then the users, then the partition records (see the module docstring)."""
+        for number in self.touched:
+            partition_state = _partitions[number]
+            partition_state.seq += 1
+            partition_state.senders = list(self.senders.get(number, ()))
+            with acting_for(_anchor(number)):
+                user_state_table[partition_state_key("outbox", number, settings.partitions)] = (
+                    partition_state.registry_bytes()
+                )
         for user_key, (state, anchor) in self.states.items():
             with acting_for(anchor):
                 user_state_table[user_key] = state.to_bytes()
         for number in self.touched:
-            partition_state = _partitions[number]
             with acting_for(_anchor(number)):
-                user_state_table[partition_state_key("partition", number, settings.partitions)] = (
-                    partition_state.to_bytes()
-                )
+                user_state_table[partition_state_key("partition", number, settings.partitions)] = _partitions[
+                    number
+                ].to_bytes()
+
+    async def durable_then_send(self) -> None:
+        """Write the states, wait until Kafka has them, then send their pairs."""
+        self.write_states()
+        await app.producer.flush()
+        await self.send_pairs()
+
+
+async def _resend_outboxes() -> None:
+    """Re-send the last batch's pairs of each partition this worker has just taken over.
+
+    The previous owner may have died after its states were durable but before (all of) its
+    pairs were delivered; pairs that did arrive are dropped downstream by ``event_id``.
+    """
+    due = [(number, state) for number, state in _partitions.items() if state.resend_due]
+    if not due:
+        return
+    work = Work()
+    profile_config = _profile_config()
+    for number, partition_state in due:
+        partition_state.resend_due = False
+        for user in partition_state.senders:
+            state = _load_state(user.encode(), profile_config)
+            if state.outbox_seq == partition_state.seq:
+                work.add_pairs(state.outbox)
+        log.info("partition %d taken over: re-sent batch %d's pairs", number, partition_state.seq)
+    await work.send_pairs()
 
 
 class _IndexCatalog:
@@ -299,6 +370,7 @@ async def process_batch(batch: Sequence[Any]) -> None:
         partition_state.last_input = time.monotonic()
         if partition_state.max_ts is None or valid.ts > partition_state.max_ts:
             partition_state.max_ts = valid.ts
+    await _resend_outboxes()
     if not by_user:
         return
 
@@ -326,20 +398,14 @@ async def process_batch(batch: Sequence[Any]) -> None:
     for number in {answers[0].source.message.partition for answers in by_user.values()}:
         partition_state = _partitions[number]
         if partition_state.max_ts is not None:
-            _flush_pending(
-                work, number, partition_state.max_ts - SESSIONS.allowed_lateness_ms, profile_config
-            )
+            _flush_pending(work, number, partition_state.max_ts - SESSIONS.allowed_lateness_ms, profile_config)
 
-    await work.send_pairs()
     futures, latest = await _answer(answered, {key: state for key, (state, _) in work.states.items()})
-    work.write_states()
     for user_key, (source, value) in latest.items():
         with acting_for(source):
             user_recommendations_table[user_key] = value
+    await work.durable_then_send()
     await asyncio.gather(*futures)
-    # Make the state durable now: a crash can then replay (and re-send pairs for) at most
-    # the batch in flight, which the co-occurrence side's id memory covers.
-    await app.producer.flush()
 
 
 def _flush_pending(work: Work, number: int, watermark: int | None, profile_config: ProfileConfig) -> None:
@@ -370,6 +436,9 @@ async def flush_idle_partitions() -> None:
         if app.rebalancing:
             return
         owned = {tp.partition for tp in app.consumer.assignment() if tp.topic in KIND_OF_TOPIC}
+        for number in owned:
+            _partition(number)  # loads a partition just taken over (and marks its re-send)
+        await _resend_outboxes()
         idle = [
             number
             for number in sorted(owned)
@@ -381,11 +450,9 @@ async def flush_idle_partitions() -> None:
         profile_config = _profile_config()
         for number in idle:
             _flush_pending(work, number, None, profile_config)
-        await work.send_pairs()
-        if app.rebalancing:
-            return  # the partitions are moving: their next owner re-flushes (pairs dropped as replays)
-        work.write_states()
-        await app.producer.flush()
+        # Even if a rebalance has begun: the partitions stay ours until the revocation
+        # handler, which waits for this lock, returns.
+        await work.durable_then_send()
 
 
 def _rank(
@@ -451,9 +518,7 @@ async def _answer(
         state = states[user_key]
         answers = per_user[user_key]
         latest_ts = max(answer.event.ts for answer in answers)
-        pending = [
-            event.item_id for _, _, event in sorted(state.activity.pending, key=lambda entry: entry[:2])
-        ]
+        pending = [event.item_id for _, _, event in sorted(state.activity.pending, key=lambda entry: entry[:2])]
         triggers = list(dict.fromkeys(answer.event.item_id for answer in answers))
         widths.append(len(triggers))
         requests.append(

@@ -11,8 +11,12 @@ the sketches.
 The metrics of A ⇒ B also need B's occurrence count, which lives on B's partition, and N,
 which the interactions side counts. Both are small and replicated to every worker:
 ``ItemCounts`` (item → kind → count, fed from the occurrence part of every item's state)
-and ``TransactionTally`` (a grow-only counter per source partition, merged by max, so a
-replayed absolute value changes nothing). Offline, ``AssociationEngine`` reads them directly.
+and ``TransactionTally`` (a grow-only counter per source, merged by max, so a replayed
+absolute value changes nothing). In the stream the sources are the items: each
+``ItemAssociations`` also counts the transactions its item opened (``opened``, from
+updates marked ``opens``, de-duplicated by ``event_id`` with the rest), so N is the sum of
+the items' counts and is exactly as durable and replay-safe as the pair counts. Offline,
+``AssociationEngine`` reads them directly.
 
 Optional forward exponential decay (Cormode et al., 2009): an increment at event time t
 weighs ``2 ** ((t - landmark) / half_life)``; reading divides by the weight of "now". The
@@ -76,11 +80,12 @@ def decay_weight(ts: int, config: CooccurrenceConfig) -> float:
 class ItemAssociations:
     """One antecedent item's occurrence counts, partner sketches and recent event ids."""
 
-    __slots__ = ("item_id", "occurrences", "partners", "recent_ids", "recent_order")
+    __slots__ = ("item_id", "occurrences", "opened", "partners", "recent_ids", "recent_order")
 
     def __init__(self, item_id: str) -> None:
         self.item_id = item_id
         self.occurrences: dict[str, float] = {}
+        self.opened = 0.0  # transactions whose first event was this item (N is their sum)
         self.partners: dict[str, SpaceSaving] = {}
         self.recent_ids: set[str] = set()
         self.recent_order: deque[str] = deque()
@@ -100,6 +105,8 @@ class ItemAssociations:
             weight = 1.0 if config.half_life_ms is None else decay_weight(update.ts, config)
             if update.occurrence is not None:
                 occurrences[update.occurrence] = occurrences.get(update.occurrence, 0.0) + weight
+            if update.opens:
+                self.opened += weight
             for consequent, channel in update.partners:
                 per_channel = increments.get(channel)
                 if per_channel is None:
@@ -125,6 +132,7 @@ class ItemAssociations:
     def merge(self, other: ItemAssociations) -> ItemAssociations:
         """Counts of both (two partitions' partial counts of the same item)."""
         merged = ItemAssociations(self.item_id)
+        merged.opened = self.opened + other.opened
         for kind in self.occurrences.keys() | other.occurrences.keys():
             merged.occurrences[kind] = self.occurrences.get(kind, 0.0) + other.occurrences.get(kind, 0.0)
         for channel in self.partners.keys() | other.partners.keys():
@@ -148,6 +156,7 @@ class ItemAssociations:
                 "v": STATE_VERSION,
                 "item": self.item_id,
                 "occ": self.occurrences,
+                "opened": self.opened,
                 "partners": {channel: sketch.to_state() for channel, sketch in self.partners.items()},
                 "recent": list(self.recent_order),
             }
@@ -161,6 +170,7 @@ class ItemAssociations:
                 raise StateFormatError(f"item state version is not {STATE_VERSION}")
             item = cls(state["item"])
             item.occurrences = {kind: float(value) for kind, value in state["occ"].items()}
+            item.opened = float(state.get("opened", 0.0))
             item.partners = {ch: SpaceSaving.from_state(s) for ch, s in state["partners"].items()}
             item.recent_order = deque(state["recent"])
             item.recent_ids = set(item.recent_order)
@@ -187,33 +197,39 @@ class ItemCounts:
 
 
 class TransactionTally:
-    """N, the number of transactions, as a grow-only counter per source (partition).
+    """N, the number of transactions, as a grow-only counter per source.
 
-    Each interactions partition publishes its absolute count; replicas keep the max per
-    source and sum over sources, so replayed or reordered publications change nothing.
+    Each source (an item's state in the stream, one local source offline) publishes its
+    absolute count; replicas keep the max per source and sum over sources, so replayed or
+    reordered publications change nothing. The sum is kept incrementally: a replica sees
+    one observation per published item record.
     """
 
-    __slots__ = ("by_source",)
+    __slots__ = ("by_source", "_total")
 
     def __init__(self) -> None:
         self.by_source: dict[str, float] = {}
+        self._total = 0.0
 
     def add(self, source: str, weight: float) -> None:
         self.by_source[source] = self.by_source.get(source, 0.0) + weight
+        self._total += weight
 
     def observe(self, source: str, absolute: float) -> None:
-        if absolute > self.by_source.get(source, 0.0):
+        known = self.by_source.get(source, 0.0)
+        if absolute > known:
             self.by_source[source] = absolute
+            self._total += absolute - known
 
     def merge(self, other: TransactionTally) -> TransactionTally:
         merged = TransactionTally()
         for source in self.by_source.keys() | other.by_source.keys():
-            merged.by_source[source] = max(self.by_source.get(source, 0.0), other.by_source.get(source, 0.0))
+            merged.observe(source, max(self.by_source.get(source, 0.0), other.by_source.get(source, 0.0)))
         return merged
 
     @property
     def total(self) -> float:
-        return sum(self.by_source.values())
+        return self._total
 
 
 class CooccurrenceStore:

@@ -22,7 +22,9 @@ user (``to_bytes``/``from_bytes``). Its job, per batch of that user's validated 
    ``max_items_per_session`` distinct items of a session take part; an event pairs with at
    most ``max_pairs_per_event`` partners per channel, the most recently seen first.
    The first time item X shows up as kind k in a session, an occurrence of (X, k) is
-   reported: that is the item count the metrics need.
+   reported: that is the item count the metrics need. The event that opens a session marks
+   its own update ``opens``: N is then counted with the items, by ``event_id`` like
+   everything else, so a replay cannot count a transaction twice.
 
 Output messages are ``ItemUpdate`` tuples keyed by the *antecedent* item: at most one per
 (event, item), so the co-occurrence side can de-duplicate by ``event_id`` per item.
@@ -108,6 +110,7 @@ class ItemUpdate(NamedTuple):
     occurrence: str | None  # the kind, when the item shows up as that kind for the first time in a session
     partners: tuple[tuple[str, str], ...]  # (consequent item, channel)
     transaction: str = ""  # "user:session-start", for tracing
+    opens: bool = False  # this event opened its transaction: N counts it once, with this item
 
 
 class IngestResult:
@@ -230,7 +233,8 @@ class UserActivity:
     def _apply(self, event: Event, result: IngestResult) -> None:
         ts, item, kind = event.ts, event.item_id, event.kind
         config = self.config
-        if self.session_last is None or ts - self.session_last > config.session_gap_ms:
+        opens = self.session_last is None or ts - self.session_last > config.session_gap_ms
+        if opens:
             self._open_session(ts, result)
         self.session_last = ts
         items = self.items
@@ -298,8 +302,8 @@ class UserActivity:
 
         event_id = event.event_id
         updates = result.updates
-        if occurrence is not None or own:
-            updates.append(ItemUpdate(item, event_id, ts, occurrence, tuple(own)))
+        if occurrence is not None or own:  # always true when the event opens the session
+            updates.append(ItemUpdate(item, event_id, ts, occurrence, tuple(own), opens=opens))
         for partner, partners in by_antecedent.items():
             updates.append(ItemUpdate(partner, event_id, ts, None, tuple(partners)))
 
@@ -326,9 +330,7 @@ class UserActivity:
         try:
             state = orjson.loads(data)
             if not isinstance(state, dict) or state.get("v") != STATE_VERSION:
-                raise StateFormatError(
-                    f"user activity state version {state.get('v')!r} is not {STATE_VERSION}"
-                )
+                raise StateFormatError(f"user activity state version {state.get('v')!r} is not {STATE_VERSION}")
             activity = cls(config)
             activity.max_ts = state["max_ts"]
             for raw in state["pending"]:
@@ -340,9 +342,7 @@ class UserActivity:
                 activity._remember(event_id)
             activity.session_start, activity.session_last = state["session"]
             activity.items = set(state["items"])
-            activity.latest = {
-                kind: {item: ts for item, ts in pairs} for kind, pairs in state["latest"].items()
-            }
+            activity.latest = {kind: {item: ts for item, ts in pairs} for kind, pairs in state["latest"].items()}
             activity.orders = {order: list(items) for order, items in state["orders"].items()}
             activity.emitted = {tuple(key) for key in state["emitted"]}  # type: ignore[misc]
             activity.transactions = state["transactions"]
