@@ -39,7 +39,7 @@ from stream.engine import (
     ItemCounts,
     TransactionTally,
 )
-from stream.engine.retrieval import best_lift_rules, trending_items
+from stream.engine.retrieval import best_lift_rules, channel_rules, trending_items
 from stream.metrics import Metrics
 from stream.settings import Settings
 from stream.topics import admin_security
@@ -256,6 +256,19 @@ class Replica:
             transactions=self.transactions,
             top_k=top_k,
             channels=channels,
+        )
+
+    def channel_rules(self, item_id: str) -> dict[str, list[AssociationRule]]:
+        """The item's rules per channel, best lift first, metrics from the latest counts."""
+        record = self.associations.get(item_id)
+        if record is None:
+            return {}
+        return channel_rules(
+            item_id,
+            occurrences=record.get("occurrences") or {},
+            partners=record.get("partners") or {},
+            consequent_count=self.item_counts.get,
+            transactions=self.transactions,
         )
 
     def trending(self, k: int) -> list[tuple[str, float]]:

@@ -57,10 +57,9 @@ def association_record(state: ItemAssociations) -> bytes:
     }
     replica.apply_association(state.item_id, record)  # metrics below use this worker's latest view
     record["transactions"] = replica.transactions
-    record["channels"] = {}
-    for channel in partners:
-        rules = [rule for rule in replica.rules(state.item_id, top_k=PUBLISHED_PARTNERS, channels=(channel,))]
-        record["channels"][channel] = [
+    rules = replica.channel_rules(state.item_id)
+    record["channels"] = {
+        channel: [
             {
                 "item_id": rule.consequent,
                 "count": rule.pair_count,
@@ -69,8 +68,10 @@ def association_record(state: ItemAssociations) -> bytes:
                 "lift": rule.lift,
                 "llr": rule.llr,
             }
-            for rule in rules
+            for rule in rules.get(channel, [])[:PUBLISHED_PARTNERS]
         ]
+        for channel in partners
+    }
     return orjson.dumps(record)
 
 

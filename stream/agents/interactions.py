@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+from faust.types import TP
 
 from stream import records
 from stream.agents.deadletters import dead_letter
@@ -161,6 +162,11 @@ class PartitionState:
 
 
 _partitions: dict[int, PartitionState] = {}
+# Per event-topic partition: the offset after the last record processed (idle flush checks it).
+_next_offset: dict[TP, int] = {}
+# An idle partition flushes once caught up; after this many idle periods, regardless (a
+# transactional producer's commit marker is an offset no record fills).
+IDLE_PERIODS_WITHOUT_CATCH_UP = 10
 
 
 class _Anchor:
@@ -202,6 +208,7 @@ async def _forget_partitions(sender: Any, revoked: Any, **kwargs: Any) -> None:
     """
     async with _state_lock:
         _partitions.clear()
+        _next_offset.clear()
     metrics.rebalances.inc()
 
 
@@ -356,6 +363,7 @@ async def process_batch(batch: Sequence[Any]) -> None:
     by_user: dict[bytes, list[Answer]] = defaultdict(list)
     for event in batch:
         message = event.message
+        _next_offset[message.tp] = max(_next_offset.get(message.tp, 0), message.offset + 1)
         kind = KIND_OF_TOPIC.get(message.topic)
         try:
             if kind is None:
@@ -425,7 +433,8 @@ def _flush_pending(work: Work, number: int, watermark: int | None, profile_confi
 
 @app.timer(1.0)
 async def flush_idle_partitions() -> None:
-    """Apply every buffered event of an owned partition that has had no input for ``idle_flush_s``.
+    """Apply every buffered event of an owned partition that has had no input for ``idle_flush_s``
+    and has processed every record Kafka holds for it (``_caught_up``).
 
     Every assigned partition is considered, not only those seen since the last rebalance: a
     partition taken over while quiet would otherwise keep its buffered events forever.
@@ -439,10 +448,13 @@ async def flush_idle_partitions() -> None:
         for number in owned:
             _partition(number)  # loads a partition just taken over (and marks its re-send)
         await _resend_outboxes()
+        now = time.monotonic()
         idle = [
             number
             for number in sorted(owned)
-            if (state := _partition(number)).pending and time.monotonic() - state.last_input > settings.idle_flush_s
+            if (state := _partition(number)).pending
+            and now - state.last_input > settings.idle_flush_s
+            and (_caught_up(number) or now - state.last_input > IDLE_PERIODS_WITHOUT_CATCH_UP * settings.idle_flush_s)
         ]
         if not idle:
             return
@@ -453,6 +465,27 @@ async def flush_idle_partitions() -> None:
         # Even if a rebalance has begun: the partitions stay ours until the revocation
         # handler, which waits for this lock, returns.
         await work.durable_then_send()
+
+
+def _caught_up(number: int) -> bool:
+    """Whether every record Kafka holds in this partition of the event topics is processed.
+
+    "No input for a while" alone is not idleness: a worker that has just taken a partition
+    over, or is busy with other partitions, may not have read the carts that precede clicks
+    it has buffered; flushing then would apply events out of event-time order.
+    """
+    consumer = app.consumer
+    for topic in KIND_OF_TOPIC:
+        tp = TP(topic, number)
+        highwater = consumer.highwater(tp)
+        if highwater is None:
+            return False  # not fetched yet
+        done = _next_offset.get(tp)
+        if done is None:
+            done = consumer._committed_offset.get(tp) or 0  # Faust keeps no public accessor
+        if done < highwater:
+            return False
+    return True
 
 
 def _rank(

@@ -6,6 +6,7 @@ runs" is the same code in both places:
 
 * ``best_lift_rules``: an item's association rules across every behaviour channel, metrics
   from the latest counts, one rule per consequent (the one with the best lift);
+  ``channel_rules`` the same rules per channel (what an ``item-associations`` record lists);
 * ``trending_items``: the items in the most transactions, over all kinds;
 * ``blend_query_vector``: a user's query vector, the profile's vector blended with the
   items not yet folded into it.
@@ -28,6 +29,7 @@ __all__ = [
     "TRENDING_DEPTH",
     "best_lift_rules",
     "blend_query_vector",
+    "channel_rules",
     "trending_items",
 ]
 
@@ -36,6 +38,65 @@ ASSOCIATION_DEPTH = 50  # rules read per recent item when ranking
 TRENDING_DEPTH = 50  # trending items offered to the ranking
 
 ConsequentCount = Callable[[str, str], float]
+
+
+def channel_rules(
+    item_id: str,
+    *,
+    occurrences: Mapping[str, float],
+    partners: Mapping[str, Sequence[Sequence[object]]],
+    consequent_count: ConsequentCount,
+    transactions: float,
+    channels: tuple[str, ...] | None = None,
+) -> dict[str, list[AssociationRule]]:
+    """Every partner's rule, per channel, best lift first (then confidence, then name).
+
+    Arguments as for ``best_lift_rules``. The metrics of all channels are computed in one
+    vectorised pass: an item has a few dozen partners, so numpy's per-call overhead, not
+    the arithmetic, is what a per-channel loop would spend.
+    """
+    n = float(transactions)
+    rows: list[tuple[str, str, float, float, float]] = []  # channel, partner, n_ab, n_a, n_b
+    for channel, channel_partners in partners.items():
+        if channels is not None and channel not in channels:
+            continue
+        antecedent_kind, consequent_kind = channel.split("->")
+        n_a = float(occurrences.get(antecedent_kind, 0.0))
+        if not channel_partners or n_a <= 0 or n <= 0:
+            continue
+        for partner in channel_partners:
+            name = str(partner[0])
+            n_ab = float(partner[1])  # type: ignore[arg-type]
+            rows.append((channel, name, n_ab, n_a, max(consequent_count(name, consequent_kind), n_ab)))
+    if not rows:
+        return {}
+    n_ab, n_a, n_b = (np.array([row[column] for row in rows], dtype=np.float64) for column in (2, 3, 4))
+    metrics = association_metrics(n_ab, n_a, n_b, n)
+    support, confidence, lift, llr = (metrics[name].tolist() for name in ("support", "confidence", "lift", "llr"))
+    by_channel: dict[str, list[AssociationRule]] = {}
+    for row, (channel, name, pair_count, antecedent_count, partner_count) in enumerate(rows):
+        by_channel.setdefault(channel, []).append(
+            AssociationRule(
+                antecedent=item_id,
+                consequent=name,
+                channel=channel,
+                support=support[row],
+                confidence=confidence[row],
+                lift=lift[row],
+                llr=llr[row],
+                pair_count=pair_count,
+                antecedent_count=antecedent_count,
+                consequent_count=partner_count,
+                transactions=n,
+            )
+        )
+    for rules in by_channel.values():
+        rules.sort(key=_rule_order)
+    return by_channel
+
+
+def _rule_order(rule: AssociationRule) -> tuple[float, float, str]:
+    return (-rule.lift, -rule.confidence, rule.consequent)
 
 
 def best_lift_rules(
@@ -55,38 +116,16 @@ def best_lift_rules(
     as that kind, and ``transactions`` is N. A partner's count is raised to at least the
     pair count (a partner's own record may lag behind the pair count in the stream).
     """
-    n = float(transactions)
-    found: list[AssociationRule] = []
-    for channel, channel_partners in partners.items():
-        if channels is not None and channel not in channels:
-            continue
-        antecedent_kind, consequent_kind = channel.split("->")
-        n_a = float(occurrences.get(antecedent_kind, 0.0))
-        if not channel_partners or n_a <= 0 or n <= 0:
-            continue
-        names = [str(partner[0]) for partner in channel_partners]
-        n_ab = np.array([float(partner[1]) for partner in channel_partners], dtype=np.float64)  # type: ignore[arg-type]
-        n_b = np.array([consequent_count(name, consequent_kind) for name in names], dtype=np.float64)
-        n_b = np.maximum(n_b, n_ab)
-        metrics = association_metrics(n_ab, np.full_like(n_ab, n_a), n_b, n)
-        found.extend(
-            AssociationRule(
-                antecedent=item_id,
-                consequent=name,
-                channel=channel,
-                support=float(metrics["support"][row]),
-                confidence=float(metrics["confidence"][row]),
-                lift=float(metrics["lift"][row]),
-                llr=float(metrics["llr"][row]),
-                pair_count=float(n_ab[row]),
-                antecedent_count=n_a,
-                consequent_count=float(n_b[row]),
-                transactions=n,
-            )
-            for row, name in enumerate(names)
-        )
+    per_channel = channel_rules(
+        item_id,
+        occurrences=occurrences,
+        partners=partners,
+        consequent_count=consequent_count,
+        transactions=transactions,
+        channels=channels,
+    )
     best: dict[str, AssociationRule] = {}
-    for rule in sorted(found, key=lambda r: (-r.lift, -r.confidence, r.consequent)):
+    for rule in sorted((rule for rules in per_channel.values() for rule in rules), key=_rule_order):
         best.setdefault(rule.consequent, rule)
     return list(best.values())[:top_k]
 
