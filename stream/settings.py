@@ -51,7 +51,9 @@ SETTINGS_DOC: dict[str, str] = {
     "batch_within_s": "Longest wait to fill a batch, in seconds.",
     "lateness_s": "Allowed lateness of an event behind its user's newest event, seconds.",
     "session_gap_s": "A gap longer than this (event time) ends a user's session.",
-    "idle_flush_s": "A partition idle this long (wall clock) and caught up with its input applies all events buffered for lateness.",
+    "idle_flush_s": (
+        "A partition idle this long (wall clock) and caught up with its input applies all events buffered for lateness."
+    ),
     "max_future_s": "Events with a timestamp further in the future are rejected.",
     "max_message_bytes": "Input messages larger than this are dead-lettered.",
     "recommendations": "Items per published cross-recommendation.",
