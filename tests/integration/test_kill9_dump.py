@@ -96,3 +96,5 @@ def test_dump_the_kill_9_scenario(deployment, kafka_io, until):
         "logs": {worker.name: worker.log_path.read_text(errors="replace") for worker in deployment.workers},
     }
     Path(OUT).write_bytes(orjson.dumps(dump))
+    missing = [event["event_id"] for event in events if event["event_id"] not in by_trigger]
+    assert not missing, f"{len(missing)} events never answered (dump written to {OUT})"
