@@ -1,9 +1,9 @@
-"""Diagnosis, not a check: the kill -9 scenario with every internal record dumped.
+"""Diagnosis first: the kill -9 scenario with every internal record dumped.
 
 Runs only when ``XSELL_KILL9_DUMP`` names an output file (``make test`` skips it); then
 ``python -m tests.integration.kill9_analysis FILE`` says which side of the pipeline differs
-from the brute-force recount (see issue 6's notes). It asserts nothing on purpose: the
-real check is ``test_kill_9_of_one_worker_loses_nothing_and_counts_nothing_twice``.
+from the brute-force recount (see issue 6's notes). It asserts only that every event was
+answered, after writing the dump; judging the counts is the analysis's job.
 """
 
 from __future__ import annotations
