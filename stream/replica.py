@@ -245,31 +245,24 @@ class Replica:
 
     def rules(self, item_id: str, *, top_k: int = 20, channels: tuple[str, ...] | None = None) -> list[AssociationRule]:
         """The item's association rules across channels, metrics from the latest counts, by lift."""
-        record = self.associations.get(item_id)
-        if record is None:
-            return []
-        return best_lift_rules(
-            item_id,
-            occurrences=record.get("occurrences") or {},
-            partners=record.get("partners") or {},
-            consequent_count=self.item_counts.get,
-            transactions=self.transactions,
-            top_k=top_k,
-            channels=channels,
-        )
+        counts = self._rule_counts(item_id)
+        return [] if counts is None else best_lift_rules(item_id, top_k=top_k, channels=channels, **counts)
 
     def channel_rules(self, item_id: str) -> dict[str, list[AssociationRule]]:
         """The item's rules per channel, best lift first, metrics from the latest counts."""
+        counts = self._rule_counts(item_id)
+        return {} if counts is None else channel_rules(item_id, **counts)
+
+    def _rule_counts(self, item_id: str) -> dict[str, Any] | None:
         record = self.associations.get(item_id)
         if record is None:
-            return {}
-        return channel_rules(
-            item_id,
-            occurrences=record.get("occurrences") or {},
-            partners=record.get("partners") or {},
-            consequent_count=self.item_counts.get,
-            transactions=self.transactions,
-        )
+            return None
+        return {
+            "occurrences": record.get("occurrences") or {},
+            "partners": record.get("partners") or {},
+            "consequent_count": self.item_counts.get,
+            "transactions": self.transactions,
+        }
 
     def trending(self, k: int) -> list[tuple[str, float]]:
         """The items in the most transactions (all channels), for users with nothing else.

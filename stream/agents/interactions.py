@@ -33,6 +33,7 @@ from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -220,6 +221,12 @@ class Answer:
     source: Any
 
 
+@lru_cache(maxsize=1 << 16)
+def _destination(item_id: str) -> int:
+    """The co-occurrence partition of an item (aiokafka's murmur2 is pure Python: cache it)."""
+    return partition_for(item_id.encode(), settings.partitions)
+
+
 def _encoded(update: ItemUpdate) -> list[Any]:
     """An item update as ``item-pairs`` carries it (and a user's outbox keeps it)."""
     partners = [list(partner) for partner in update.partners]
@@ -258,7 +265,7 @@ class Work:
 
     def add_pairs(self, encoded: list[list[Any]]) -> None:
         for update in encoded:
-            self.pairs[partition_for(update[0].encode(), settings.partitions)].append(update)
+            self.pairs[_destination(update[0])].append(update)
 
     async def send_pairs(self) -> None:
         futures = []

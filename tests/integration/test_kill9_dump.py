@@ -16,11 +16,9 @@ import orjson
 import pytest
 
 from tests.integration.test_stream_reliability import (
-    PRODUCED_TOPIC_BY_TOPIC,
     answers_by_trigger,
     brute_force_counts,
-    produce_events,
-    synthetic_log,
+    run_kill_9_scenario,
     wait_for_counts,
 )
 
@@ -52,18 +50,7 @@ def _pending(kafka_io, deployment) -> dict:
 
 
 def test_dump_the_kill_9_scenario(deployment, kafka_io, until):
-    deployment.settings.update(PRODUCED_TOPIC_BY_TOPIC)
-    first, second = deployment.worker("w1"), deployment.worker("w2")
-    first.wait_ready()
-    second.wait_ready()
-    events = synthetic_log(2500, seed=9, sessions=2, per_session=(3, 5))[:20_000]
-    third = len(events) // 3
-    produce_events(kafka_io, deployment, events[:third])
-    until(lambda: len(kafka_io.consume(deployment.topic("cross-recommendations"), idle_s=0.5)) > third // 4, 120)
-    second.kill()
-    produce_events(kafka_io, deployment, events[third : 2 * third])
-    deployment.worker("w2").wait_ready()
-    produce_events(kafka_io, deployment, events[2 * third :])
+    events, first = run_kill_9_scenario(deployment, kafka_io, until)
     by_trigger = answers_by_trigger(kafka_io, deployment, events, timeout_s=600)
     transactions, _, pairs = brute_force_counts(events)
     try:

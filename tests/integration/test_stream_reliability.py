@@ -7,6 +7,7 @@ import random
 import time
 from collections import defaultdict
 from itertools import permutations
+from typing import Any
 
 import orjson
 import pytest
@@ -280,7 +281,9 @@ def _diagnosis(kafka_io, deployment) -> str:
     return f"dead letters by reason: {dict(reasons)}\n{logs}"
 
 
-def test_kill_9_of_one_worker_loses_nothing_and_counts_nothing_twice(deployment, kafka_io, until, capsys):
+def run_kill_9_scenario(deployment, kafka_io, until) -> tuple[list[dict], Any]:
+    """Two workers, 20,000 events in thirds; kill -9 one mid-stream, restart it; the first
+    worker (whose HTTP API reads the counts) and the events."""
     deployment.settings.update(PRODUCED_TOPIC_BY_TOPIC)
     first = deployment.worker("w1")
     second = deployment.worker("w2")
@@ -294,8 +297,13 @@ def test_kill_9_of_one_worker_loses_nothing_and_counts_nothing_twice(deployment,
     until(lambda: len(kafka_io.consume(deployment.topic("cross-recommendations"), idle_s=0.5)) > third // 4, 120)
     second.kill()
     produce_events(kafka_io, deployment, events[third : 2 * third])
-    second = deployment.worker("w2").wait_ready()
+    deployment.worker("w2").wait_ready()
     produce_events(kafka_io, deployment, events[2 * third :])
+    return events, first
+
+
+def test_kill_9_of_one_worker_loses_nothing_and_counts_nothing_twice(deployment, kafka_io, until, capsys):
+    events, first = run_kill_9_scenario(deployment, kafka_io, until)
 
     by_trigger = answers_by_trigger(kafka_io, deployment, events, timeout_s=600)
     missing = [e["event_id"] for e in events if e["event_id"] not in by_trigger]
