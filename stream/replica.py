@@ -22,6 +22,7 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,13 @@ from stream.engine import (
     ItemCounts,
     TransactionTally,
 )
-from stream.engine.retrieval import best_lift_rules, channel_rules, trending_items
+from stream.engine.retrieval import (
+    PUBLISHED_PARTNERS,
+    PublishedRule,
+    best_lift_rules,
+    published_channel_rules,
+    trending_items,
+)
 from stream.metrics import Metrics
 from stream.settings import Settings
 from stream.topics import admin_security
@@ -248,10 +255,17 @@ class Replica:
         counts = self._rule_counts(item_id)
         return [] if counts is None else best_lift_rules(item_id, top_k=top_k, channels=channels, **counts)
 
-    def channel_rules(self, item_id: str) -> dict[str, list[AssociationRule]]:
-        """The item's rules per channel, best lift first, metrics from the latest counts."""
-        counts = self._rule_counts(item_id)
-        return {} if counts is None else channel_rules(item_id, **counts)
+    def published_rules(self, item_ids: Sequence[str]) -> list[dict[str, list[PublishedRule]]]:
+        """Each item's best rules per channel (what its ``item-associations`` record lists),
+        metrics from the latest counts, all items in one vectorised pass."""
+        empty: dict[str, Any] = {}
+        entries = [
+            ((record.get("occurrences") or {}, record.get("partners") or {}) if record is not None else (empty, empty))
+            for record in (self.associations.get(item_id) for item_id in item_ids)
+        ]
+        return published_channel_rules(
+            entries, consequent_count=self.item_counts.get, transactions=self.transactions, top_k=PUBLISHED_PARTNERS
+        )
 
     def _rule_counts(self, item_id: str) -> dict[str, Any] | None:
         record = self.associations.get(item_id)

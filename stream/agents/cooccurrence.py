@@ -14,14 +14,16 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
 from stream.agents.deadletters import dead_letter
 from stream.agents.replica import replica
-from stream.app import app, item_associations_topic, item_pairs_topic, metrics, settings
+from stream.app import app, item_associations_topic, item_pairs_topic, metrics, publish, settings
 from stream.engine import CooccurrenceConfig, ItemAssociations, ItemUpdate
+from stream.engine.retrieval import PUBLISHED_PARTNERS
 from stream.partitions import acting_for
 from stream.tables import cooccurrence_table
 
@@ -30,49 +32,51 @@ log = logging.getLogger(__name__)
 # A replay re-sends at most the last batch of each source partition (its outbox, re-sent
 # when a worker takes the partition over), so remembering this many ids per item covers it.
 COOCCURRENCE = CooccurrenceConfig(dedup_capacity=4096)
-PUBLISHED_PARTNERS = 20
+RULE_FIELDS = ("item_id", "count", "support", "confidence", "lift", "llr")  # a published rule, in order
 
 
 def _updates_of(value: bytes) -> list[ItemUpdate]:
-    """An ``item-pairs`` message: ``{"updates": [[item, event_id, ts, occurrence, partners, opens]]}``."""
+    """An ``item-pairs`` message: ``{"updates": [[item, event_id, ts, occurrence, partners, opens]]}``.
+
+    ``partners`` stay the decoded ``[consequent, channel]`` lists (``apply`` only iterates them).
+    """
     return [
-        ItemUpdate(item, event_id, int(ts), occurrence, tuple((p, c) for p, c in partners), opens=bool(flag[:1] == [1]))
+        ItemUpdate(item, event_id, int(ts), occurrence, partners, opens=flag[:1] == [1])
         for item, event_id, ts, occurrence, partners, *flag in orjson.loads(value)["updates"]
     ]
 
 
-def association_record(state: ItemAssociations) -> bytes:
-    """The published record: raw counts (for exact metrics downstream) and metrics now."""
-    partners = {
-        channel: [[key, count] for key, count, _ in sketch.top(PUBLISHED_PARTNERS)]
-        for channel, sketch in state.partners.items()
-    }
-    record: dict[str, Any] = {
-        "item_id": state.item_id,
-        "occurrences": state.occurrences,
-        "item_count": max(state.occurrences.values(), default=0.0),
-        "partners": partners,
-        "opened": state.opened,
-        "ts": int(time.time() * 1000),
-    }
-    replica.apply_association(state.item_id, record)  # metrics below use this worker's latest view
-    record["transactions"] = replica.transactions
-    rules = replica.channel_rules(state.item_id)
-    record["channels"] = {
-        channel: [
-            {
-                "item_id": rule.consequent,
-                "count": rule.pair_count,
-                "support": rule.support,
-                "confidence": rule.confidence,
-                "lift": rule.lift,
-                "llr": rule.llr,
-            }
-            for rule in rules.get(channel, [])[:PUBLISHED_PARTNERS]
-        ]
-        for channel in partners
-    }
-    return orjson.dumps(record)
+def association_records(states: Sequence[ItemAssociations]) -> list[bytes]:
+    """The published records: raw counts (for exact metrics downstream) and metrics now.
+
+    Every item is applied to this worker's replica first, so the metrics of all of them
+    come from one view and one vectorised pass.
+    """
+    now_ms = int(time.time() * 1000)
+    records: list[dict[str, Any]] = []
+    for state in states:
+        record = {
+            "item_id": state.item_id,
+            "occurrences": state.occurrences,
+            "item_count": max(state.occurrences.values(), default=0.0),
+            "partners": {
+                channel: [[key, count] for key, count, _ in sketch.top(PUBLISHED_PARTNERS)]
+                for channel, sketch in state.partners.items()
+            },
+            "opened": state.opened,
+            "ts": now_ms,
+        }
+        replica.apply_association(state.item_id, record)
+        records.append(record)
+    transactions = replica.transactions
+    tables = replica.published_rules([state.item_id for state in states])
+    for record, table in zip(records, tables, strict=True):
+        record["transactions"] = transactions
+        record["channels"] = {
+            channel: [dict(zip(RULE_FIELDS, rule, strict=True)) for rule in table.get(channel, ())]
+            for channel in record["partners"]
+        }
+    return [orjson.dumps(record) for record in records]
 
 
 async def process_pairs(batch: list[Any]) -> None:
@@ -89,17 +93,20 @@ async def process_pairs(batch: list[Any]) -> None:
             by_item[update.item_id].append(update)
             event_of_item.setdefault(update.item_id, event)
 
-    futures = []
+    states = []
     for item_id, updates in by_item.items():
         key = item_id.encode()
         stored = cooccurrence_table.get(key)
         state = ItemAssociations.from_bytes(stored) if stored else ItemAssociations(item_id)
         applied = state.apply(updates, COOCCURRENCE)
         metrics.pairs_applied.inc(applied)
-        event = event_of_item[item_id]
-        with acting_for(event):
+        with acting_for(event_of_item[item_id]):
             cooccurrence_table[key] = state.to_bytes()
-        futures.append(await item_associations_topic.send(key=key, value=association_record(state)))
+        states.append(state)
+    futures = [
+        await publish(item_associations_topic, state.item_id.encode(), record)
+        for state, record in zip(states, association_records(states), strict=True)
+    ]
     for future in futures:
         await future
 

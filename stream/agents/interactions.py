@@ -49,6 +49,7 @@ from stream.app import (
     events_topic,
     item_pairs_topic,
     metrics,
+    publish,
     recommendations_topic,
     settings,
 )
@@ -228,9 +229,11 @@ def _destination(item_id: str) -> int:
 
 
 def _encoded(update: ItemUpdate) -> list[Any]:
-    """An item update as ``item-pairs`` carries it (and a user's outbox keeps it)."""
-    partners = [list(partner) for partner in update.partners]
-    return [update.item_id, update.event_id, update.ts, update.occurrence, partners, int(update.opens)]
+    """An item update as ``item-pairs`` carries it (and a user's outbox keeps it).
+
+    The partners stay tuples: orjson writes them as the same arrays lists would be.
+    """
+    return [update.item_id, update.event_id, update.ts, update.occurrence, update.partners, int(update.opens)]
 
 
 @dataclass
@@ -272,7 +275,7 @@ class Work:
         for destination, updates in self.pairs.items():
             value = orjson.dumps({"updates": updates})
             futures.append(
-                await item_pairs_topic.send(key=f"pairs:{destination}".encode(), value=value, partition=destination)
+                await publish(item_pairs_topic, f"pairs:{destination}".encode(), value, partition=destination)
             )
             metrics.pairs_sent.inc(len(updates))
         await asyncio.gather(*futures)
@@ -589,7 +592,7 @@ async def _answer(
                 items=chosen,
                 model=model,
             )
-            futures.append(await recommendations_topic.send(key=user_key, value=value))
+            futures.append(await publish(recommendations_topic, user_key, value))
             latest[user_key] = (answer.source, value)
             produced_ms = answer.source.message.timestamp
             if produced_ms:
@@ -635,7 +638,7 @@ async def _send_ad_targets(
             ts=target.ts,
             trigger_event_id=trigger_of[target.user_id],
         )
-        futures.append(await ad_targets_topic.send(key=target.user_id.encode(), value=value))
+        futures.append(await publish(ad_targets_topic, target.user_id.encode(), value))
     metrics.ad_targets.inc(len(targets))
     # The caps live with the user (in the table), not in the worker's memory.
     mine = set(ids)

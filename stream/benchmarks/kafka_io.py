@@ -90,13 +90,13 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = await _partitions(consumer, topic)
+        partitions = await partitions_of(consumer, topic)
         return dict(await consumer.end_offsets(partitions))
     finally:
         await consumer.stop()
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
     numbers = consumer.partitions_for_topic(topic)
     if not numbers:
         await consumer._client.force_metadata_update()
@@ -127,7 +127,7 @@ async def wait_for_offsets(
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = await _partitions(consumer, topic)
+        partitions = await partitions_of(consumer, topic)
         started = last_change = time.monotonic()
         last = -1
         while True:
@@ -164,7 +164,7 @@ async def read_topic(
     )
     await consumer.start()
     try:
-        partitions = await _partitions(consumer, topic)
+        partitions = await partitions_of(consumer, topic)
         ends = await consumer.end_offsets(partitions)
         wanted = {tp: end for tp, end in ends.items() if end > since.get(tp, 0)}
         if not wanted:

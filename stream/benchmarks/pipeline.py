@@ -4,14 +4,19 @@ One run, one broker (its own ``LocalKafka`` unless ``broker`` is given), per pro
 guarantee its own topic prefix and app id:
 
 1. **prepare**: create xsell's topics, publish ``items`` vectors to ``item-embeddings``
-   (see ``workload``), produce ``events`` Taobao events to clicks/carts/purchases, keyed
-   by user, in event-time order;
+   (see ``workload``), produce ``events`` Taobao events, keyed by user, in event-time order,
+   to the ceilings' own copy of clicks/carts/purchases (``bench-in-*``);
 2. **client ceiling** (once): a plain aiokafka loop consumes those event topics and produces
    one message per event without awaiting each send;
 3. **framework ceiling**: the naive Faust agent (``naive_app``) forwards each event with
    ``send()``, in its own worker process;
-4. **xsell, saturation**: an ``xsell worker`` starts with every event already waiting; it
-   answers once its replica is ready;
+4. **xsell, saturation**: once an ``xsell worker`` is ready (its replica built), the same
+   events are fed to xsell's topics in event-time order, at most ``FEED_LEAD`` ahead of what
+   it has answered or dead-lettered, so it always has work waiting but its three topics
+   advance together in event time, as live traffic does. (All of them waiting up front,
+   Faust reads the three topics at equal *record* rates: the rarer carts and purchases raced
+   weeks of event time ahead of the clicks, and a third of the events were dead-lettered as
+   too late, see docs/benchmarks/pipeline.md.)
 5. **xsell, latency**: the same worker, events offered at ``rate`` per second for
    ``latency_seconds``; latency runs from the wall clock just before each produce to the
    wall clock when its recommendation (matched by ``trigger_event_id``) was consumed;
@@ -78,6 +83,10 @@ GOAL_RATIO_TO_FRAMEWORK = 1.0
 GOAL_P99_MS = 50.0
 LATENCY_GRACE_S = 30.0
 PACE_TICK_S = 0.002
+# The time-ordered feed keeps at most this many events waiting ahead of xsell's outputs: a few
+# full batches (the worker never waits for input), a few hours of the log's event time.
+FEED_LEAD = 5_000
+FEED_POLL_S = 0.05
 SATURATION_MIN_TIMEOUT_S = 300.0
 STALL_S = 30.0
 
@@ -100,6 +109,7 @@ class PipelineConfig:
     store: str = DEFAULT_STORE
     exact_index_below: int = DEFAULT_EXACT_INDEX_BELOW
     lateness_s: float = DEFAULT_LATENESS_S
+    worker_settings: tuple[tuple[str, str], ...] = ()  # extra XSELL_* settings for the xsell worker
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -114,6 +124,9 @@ class PipelineConfig:
         for ok, message in checks:
             if not ok:
                 raise BenchmarkError(message)
+        for name, _ in self.worker_settings:
+            if not name.startswith("XSELL_") or not name[6:].replace("_", "").isalnum():
+                raise BenchmarkError(f"--worker-setting takes XSELL_NAME=VALUE, got name {name!r}")
         unknown = [g for g in self.guarantees if g not in GUARANTEES]
         if unknown or not self.guarantees:
             given = ", ".join(unknown) or "none"
@@ -175,7 +188,8 @@ class _Run:
         return f"xsell-bench-{self.run_id}-{guarantee.replace('_', '-')}."
 
     def event_topics(self, guarantee: str) -> list[str]:
-        return [self.prefix(guarantee) + name for name in EVENT_TOPICS]
+        """The ceilings' copy of the event topics (xsell's own are fed in time order later)."""
+        return [self.prefix(guarantee) + "bench-in-" + name for name in EVENT_TOPICS]
 
     def stop_workers(self) -> None:
         for worker in self.workers:
@@ -257,7 +271,7 @@ def _prepare(run: _Run, guarantee: str) -> None:
     settings = Settings(broker=run.bootstrap, topic_prefix=prefix, partitions=config.partitions)
     asyncio.run(create_topics(settings))
     sinks = [prefix + "bench-client-out", prefix + "bench-naive-out"]
-    asyncio.run(kafka_io.create_plain_topics(run.bootstrap, sinks, config.partitions))
+    asyncio.run(kafka_io.create_plain_topics(run.bootstrap, sinks + run.event_topics(guarantee), config.partitions))
 
     from index import clustered_vectors
 
@@ -278,7 +292,10 @@ def _prepare(run: _Run, guarantee: str) -> None:
     asyncio.run(
         kafka_io.produce(
             run.bootstrap,
-            ((prefix + topic, key, value) for topic, key, value, _ in run.workload.replay(0, config.events)),
+            (
+                (prefix + "bench-in-" + topic, key, value)
+                for topic, key, value, _ in run.workload.replay(0, config.events)
+            ),
             on_sent=lambda done: run.step(description, done, config.events),
         )
     )
@@ -337,6 +354,44 @@ async def _forward_loop(
         await producer.stop()
         await consumer.stop()
     return moved
+
+
+async def _feed_in_time_order(run: _Run, guarantee: str, on_progress: Callable[[int], None]) -> None:
+    """Produce the saturation events to xsell's topics in event-time order, never more than
+    ``FEED_LEAD`` ahead of the worker's outputs (answers and dead letters)."""
+    config = run.config
+    prefix = run.prefix(guarantee)
+    events = [(prefix + topic, key, value) for topic, key, value, _ in run.workload.replay(0, config.events)]
+    watcher = AIOKafkaConsumer(bootstrap_servers=run.bootstrap, group_id=None, enable_auto_commit=False)
+    producer = AIOKafkaProducer(bootstrap_servers=run.bootstrap, linger_ms=5)
+    await watcher.start()
+    await producer.start()
+    try:
+        outputs = [
+            tp
+            for name in ("cross-recommendations", "dead-letter")
+            for tp in await kafka_io.partitions_of(watcher, prefix + name)
+        ]
+        since = await watcher.end_offsets(outputs)
+        sent = handled = 0
+        last_progress, deadline = time.monotonic(), time.monotonic() + _saturation_timeout(config.events)
+        while sent < len(events):
+            for topic, key, value in events[sent : min(len(events), handled + FEED_LEAD)]:
+                await producer.send(topic, key=key, value=value)  # not awaiting delivery
+                sent += 1
+            await asyncio.sleep(FEED_POLL_S)
+            ends = await watcher.end_offsets(outputs)
+            now_handled = sum(ends[tp] - since[tp] for tp in outputs)
+            now = time.monotonic()
+            if now_handled != handled:
+                handled, last_progress = now_handled, now
+                on_progress(min(handled, config.events))
+            if now - last_progress > STALL_S or now > deadline:
+                raise BenchmarkError(f"xsell stopped answering: {handled} outputs for {sent} events fed")
+        await producer.flush()
+    finally:
+        await producer.stop()
+        await watcher.stop()
 
 
 def _saturation_timeout(events: int) -> float:
@@ -398,6 +453,7 @@ def _guarantee_run(run: _Run, guarantee: str, client: dict[str, Any]) -> dict[st
             "XSELL_EXACT_INDEX_BELOW": str(config.exact_index_below),
             "XSELL_PROCESSING_GUARANTEE": guarantee,
             "XSELL_LATENESS_S": str(config.lateness_s),
+            **dict(config.worker_settings),
         },
     )
     run.workers.append(worker.start())
@@ -408,7 +464,11 @@ def _guarantee_run(run: _Run, guarantee: str, client: dict[str, Any]) -> dict[st
     rss_ready = worker.rss_bytes()
     run.step(description, 1, 1)
 
-    description = f"[{guarantee}] xsell: answering {config.events:,} waiting events"
+    description = f"[{guarantee}] xsell: feeding {config.events:,} events in time order"
+    asyncio.run(
+        _feed_in_time_order(run, guarantee, lambda done: run.step(description, done, config.events)),
+    )
+    description = f"[{guarantee}] xsell: answering {config.events:,} events"
     asyncio.run(
         kafka_io.wait_for_offsets(
             run.bootstrap,

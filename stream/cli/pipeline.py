@@ -52,6 +52,12 @@ def bench_pipeline_command(
     lateness_s: Annotated[
         float, typer.Option("--lateness-s", min=0, help="The worker's allowed lateness (the replay squeezes time).")
     ] = 86_400.0,
+    worker_setting: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--worker-setting", help="XSELL_NAME=VALUE for the xsell worker, e.g. XSELL_BATCH_SIZE=2000 (repeatable)."
+        ),
+    ] = None,
     data: Annotated[Path, typer.Option("--data", help="The shared datasets directory.")] = SHARED_DATA,
     work_dir: Annotated[
         Path | None, typer.Option("--work-dir", help="Run directory: broker, worker logs (default: a temp dir).")
@@ -78,6 +84,7 @@ def bench_pipeline_command(
             work_dir=work_dir,
             store=store,
             lateness_s=lateness_s,
+            worker_settings=tuple(_setting(entry) for entry in worker_setting or ()),
         )
     except BenchmarkError as exc:
         raise UsageError(str(exc)) from exc
@@ -108,6 +115,13 @@ def bench_pipeline_command(
             json_out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"--json {json_out}: cannot write ({exc.strerror})") from exc
+
+
+def _setting(entry: str) -> tuple[str, str]:
+    name, equals, value = entry.partition("=")
+    if not equals:
+        raise UsageError(f"--worker-setting {entry!r}: expected XSELL_NAME=VALUE")
+    return name.strip(), value
 
 
 def _number(value: Any, digits: int = 0) -> str:

@@ -6,7 +6,8 @@ runs" is the same code in both places:
 
 * ``best_lift_rules``: an item's association rules across every behaviour channel, metrics
   from the latest counts, one rule per consequent (the one with the best lift);
-  ``channel_rules`` the same rules per channel (what an ``item-associations`` record lists);
+  ``channel_rules`` the same rules per channel, and ``published_channel_rules`` the best of
+  them for many items in one pass (what ``item-associations`` records list);
 * ``trending_items``: the items in the most transactions, over all kinds;
 * ``blend_query_vector``: a user's query vector, the profile's vector blended with the
   items not yet folded into it.
@@ -30,6 +31,7 @@ __all__ = [
     "best_lift_rules",
     "blend_query_vector",
     "channel_rules",
+    "published_channel_rules",
     "trending_items",
 ]
 
@@ -55,26 +57,12 @@ def channel_rules(
     vectorised pass: an item has a few dozen partners, so numpy's per-call overhead, not
     the arithmetic, is what a per-channel loop would spend.
     """
-    n = float(transactions)
-    rows: list[tuple[str, str, float, float, float]] = []  # channel, partner, n_ab, n_a, n_b
-    for channel, channel_partners in partners.items():
-        if channels is not None and channel not in channels:
-            continue
-        antecedent_kind, consequent_kind = channel.split("->")
-        n_a = float(occurrences.get(antecedent_kind, 0.0))
-        if not channel_partners or n_a <= 0 or n <= 0:
-            continue
-        for partner in channel_partners:
-            name = str(partner[0])
-            n_ab = float(partner[1])  # type: ignore[arg-type]
-            rows.append((channel, name, n_ab, n_a, max(consequent_count(name, consequent_kind), n_ab)))
-    if not rows:
+    rows = _RuleRows([(occurrences, partners)], consequent_count, transactions, channels)
+    if not rows.names:
         return {}
-    n_ab, n_a, n_b = (np.array([row[column] for row in rows], dtype=np.float64) for column in (2, 3, 4))
-    metrics = association_metrics(n_ab, n_a, n_b, n)
-    support, confidence, lift, llr = (metrics[name].tolist() for name in ("support", "confidence", "lift", "llr"))
+    support, confidence, lift, llr = rows.metrics()
     by_channel: dict[str, list[AssociationRule]] = {}
-    for row, (channel, name, pair_count, antecedent_count, partner_count) in enumerate(rows):
+    for row, (channel, name) in enumerate(zip(rows.channels, rows.names, strict=True)):
         by_channel.setdefault(channel, []).append(
             AssociationRule(
                 antecedent=item_id,
@@ -84,15 +72,95 @@ def channel_rules(
                 confidence=confidence[row],
                 lift=lift[row],
                 llr=llr[row],
-                pair_count=pair_count,
-                antecedent_count=antecedent_count,
-                consequent_count=partner_count,
-                transactions=n,
+                pair_count=rows.n_ab[row],
+                antecedent_count=rows.n_a[row],
+                consequent_count=rows.n_b[row],
+                transactions=rows.transactions,
             )
         )
     for rules in by_channel.values():
         rules.sort(key=_rule_order)
     return by_channel
+
+
+PublishedRule = tuple[str, float, float, float, float, float]
+"""(consequent, pair count, support, confidence, lift, llr): one rule of a published record."""
+
+
+def published_channel_rules(
+    items: Sequence[tuple[Mapping[str, float], Mapping[str, Sequence[Sequence[object]]]]],
+    *,
+    consequent_count: ConsequentCount,
+    transactions: float,
+    top_k: int = PUBLISHED_PARTNERS,
+) -> list[dict[str, list[PublishedRule]]]:
+    """``channel_rules`` for many items at once, as plain tuples, the best ``top_k`` per channel.
+
+    ``items`` holds each item's ``(occurrences, partners)``; the result has one mapping per
+    item, in the same order and rule order as ``channel_rules``. One vectorised pass for all
+    items: a co-occurrence batch publishes thousands of items, most with a handful of
+    partners, where a pass per item would spend its time in numpy's per-call overhead.
+    """
+    rows = _RuleRows(items, consequent_count, transactions, None)
+    tables: list[dict[str, list[PublishedRule]]] = [{} for _ in items]
+    if not rows.names:
+        return tables
+    support, confidence, lift, llr = rows.metrics()
+    for row, (owner, channel, name) in enumerate(zip(rows.owners, rows.channels, rows.names, strict=True)):
+        tables[owner].setdefault(channel, []).append(
+            (name, rows.n_ab[row], support[row], confidence[row], lift[row], llr[row])
+        )
+    for table in tables:
+        for rules in table.values():
+            rules.sort(key=_published_order)
+            del rules[top_k:]
+    return tables
+
+
+def _published_order(rule: PublishedRule) -> tuple[float, float, str]:
+    return (-rule[4], -rule[3], rule[0])
+
+
+class _RuleRows:
+    """Every (item, channel, partner) of some items as flat columns: what the metrics need."""
+
+    def __init__(
+        self,
+        items: Sequence[tuple[Mapping[str, float], Mapping[str, Sequence[Sequence[object]]]]],
+        consequent_count: ConsequentCount,
+        transactions: float,
+        channels: tuple[str, ...] | None,
+    ) -> None:
+        self.transactions = n = float(transactions)
+        self.owners: list[int] = []
+        self.channels: list[str] = []
+        self.names: list[str] = []
+        self.n_ab: list[float] = []
+        self.n_a: list[float] = []
+        self.n_b: list[float] = []
+        for owner, (occurrences, partners) in enumerate(items):
+            for channel, channel_partners in partners.items():
+                if channels is not None and channel not in channels:
+                    continue
+                antecedent_kind, consequent_kind = channel.split("->")
+                n_a = float(occurrences.get(antecedent_kind, 0.0))
+                if not channel_partners or n_a <= 0 or n <= 0:
+                    continue
+                for partner in channel_partners:
+                    name = str(partner[0])
+                    n_ab = float(partner[1])  # type: ignore[arg-type]
+                    self.owners.append(owner)
+                    self.channels.append(channel)
+                    self.names.append(name)
+                    self.n_ab.append(n_ab)
+                    self.n_a.append(n_a)
+                    self.n_b.append(max(consequent_count(name, consequent_kind), n_ab))
+
+    def metrics(self) -> tuple[list[float], list[float], list[float], list[float]]:
+        """Support, confidence, lift and llr of every row (one ``association_metrics`` call)."""
+        columns = (np.array(values, dtype=np.float64) for values in (self.n_ab, self.n_a, self.n_b))
+        metrics = association_metrics(*columns, self.transactions)
+        return tuple(metrics[name].tolist() for name in ("support", "confidence", "lift", "llr"))  # type: ignore[return-value]
 
 
 def _rule_order(rule: AssociationRule) -> tuple[float, float, str]:

@@ -94,6 +94,8 @@ def test_smoke_run_reports_every_phase(kafka_broker: LocalKafka, shared_data: Pa
         (["--data", "/nonexistent/shared/data"], "taobao_userbehavior"),
         (["--guarantee", "twice"], "--guarantee"),
         (["--store", "paper"], "--store"),
+        (["--worker-setting", "XSELL_BATCH_SIZE"], "XSELL_NAME=VALUE"),
+        (["--worker-setting", "BATCH_SIZE=9"], "--worker-setting"),
     ],
 )
 def test_bad_flags_are_one_line_and_exit_2(args: list[str], expected: str) -> None:

@@ -42,3 +42,51 @@ def test_trending_and_query_vector() -> None:
     assert np.array_equal(blend_query_vector(profile, np.full((1, 2), np.nan)), profile)
     blended = blend_query_vector(profile, np.array([[0.0, 2.0], [np.nan, np.nan]]))
     assert blended == pytest.approx(np.array([1.0, 1.0]) / np.sqrt(2.0))
+
+
+def test_published_rules_of_many_items_match_a_per_rule_recount() -> None:
+    """Many items in one vectorised pass: each rule's metrics against the textbook formulas,
+    llr against scipy's G-test, order and truncation as the record contract says."""
+    from scipy.stats import chi2_contingency
+
+    from stream.engine.retrieval import published_channel_rules
+
+    rng = np.random.default_rng(3)
+    n = 500.0
+    names = [f"p{i}" for i in range(30)]
+    own = {(name, kind): float(rng.integers(5, 60)) for name in names for kind in ("click", "cart")}
+    items = []
+    for _ in range(40):
+        occurrences = {"click": float(rng.integers(5, 80)), "cart": float(rng.integers(5, 20)) * (rng.random() < 0.8)}
+        partners = {
+            channel: [(str(name), float(rng.integers(1, 5))) for name in rng.choice(names, rng.integers(0, 12), False)]
+            for channel in ("click->click", "click->cart", "cart->cart")
+        }
+        items.append((occurrences, partners))
+    top_k = 4
+    tables = published_channel_rules(
+        items, consequent_count=lambda name, kind: own[(name, kind)], transactions=n, top_k=top_k
+    )
+    assert len(tables) == len(items)
+    checked = 0
+    for (occurrences, partners), table in zip(items, tables, strict=True):
+        for channel, channel_partners in partners.items():
+            antecedent, consequent = channel.split("->")
+            n_a = occurrences[antecedent]
+            if not channel_partners or n_a <= 0:
+                assert channel not in table
+                continue
+            expected = []
+            for name, n_ab in channel_partners:
+                n_b = max(own[(name, consequent)], n_ab)
+                observed = np.array([[n_ab, n_a - n_ab], [n_b - n_ab, n - n_a - n_b + n_ab]])
+                g = chi2_contingency(observed, correction=False, lambda_="log-likelihood")[0]
+                expected.append((name, n_ab, n_ab / n, n_ab / n_a, n_ab * n / (n_a * n_b), g))
+            expected.sort(key=lambda rule: (-rule[4], -rule[3], rule[0]))
+            got = table[channel]
+            assert [rule[0] for rule in got] == [rule[0] for rule in expected[:top_k]]
+            assert np.array(got)[:, 1:].astype(float) == pytest.approx(
+                np.array([rule[1:] for rule in expected[:top_k]]), rel=1e-9, abs=1e-9
+            )
+            checked += len(got)
+    assert checked > 100
