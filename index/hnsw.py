@@ -174,6 +174,23 @@ class ItemIndex:
             self._row(item_id)
             return self._metadata.get(item_id, EMPTY_METADATA)
 
+    def lookup(self, item_ids: Sequence[str]) -> tuple[np.ndarray, list[Mapping[str, Any] | None]]:
+        """Vectors and metadata of many ids under one lock: a ``(len(ids), dim)`` float32 array
+        with NaN rows for ids not in the index, and their metadata (None when not in it)."""
+        vectors = np.full((len(item_ids), self.dim), np.nan, dtype=np.float32)
+        metadata: list[Mapping[str, Any] | None] = [None] * len(item_ids)
+        with self._lock:
+            found, rows = [], []
+            for position, item_id in enumerate(item_ids):
+                row = self._row_of.get(item_id)
+                if row is not None:
+                    found.append(position)
+                    rows.append(row)
+                    metadata[position] = self._metadata.get(item_id, EMPTY_METADATA)
+            if rows:
+                vectors[found] = self._vectors[rows]
+        return vectors, metadata
+
     def _row(self, item_id: str) -> int:
         row = self._row_of.get(item_id)
         if row is None:

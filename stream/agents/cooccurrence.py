@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,9 +28,11 @@ from stream.tables import cooccurrence_table
 
 log = logging.getLogger(__name__)
 
-# A replay re-sends at most the last batch of each source partition (its outbox, re-sent
-# when a worker takes the partition over), so remembering this many ids per item covers it.
-COOCCURRENCE = CooccurrenceConfig(dedup_capacity=4096)
+# What can reach an item twice: the last batch of a source partition (its outbox, re-sent
+# when a worker takes the partition over) and the item-pairs messages not yet committed when
+# a worker died (a few batches: offsets are committed every few seconds). An item gets at most
+# one update per event of a batch, so this many ids per item covers several full batches.
+COOCCURRENCE = CooccurrenceConfig(dedup_capacity=max(4096, 4 * settings.batch_size))
 RULE_FIELDS = ("item_id", "count", "support", "confidence", "lift", "llr")  # a published rule, in order
 
 
@@ -80,8 +81,8 @@ def association_records(states: Sequence[ItemAssociations]) -> list[bytes]:
 
 
 async def process_pairs(batch: list[Any]) -> None:
-    by_item: dict[str, list[ItemUpdate]] = defaultdict(list)
-    event_of_item: dict[str, Any] = {}
+    by_item: dict[str, list[ItemUpdate]] = {}
+    items_of_event: dict[int, tuple[Any, list[str]]] = {}  # each item's first message: its partition
     for event in batch:
         message = event.message
         try:
@@ -89,20 +90,24 @@ async def process_pairs(batch: list[Any]) -> None:
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             await dead_letter(message, "bad_pairs", str(exc))
             continue
+        first_seen = items_of_event.setdefault(id(event), (event, []))[1]
         for update in updates:
-            by_item[update.item_id].append(update)
-            event_of_item.setdefault(update.item_id, event)
+            group = by_item.get(update.item_id)
+            if group is None:
+                group = by_item[update.item_id] = []
+                first_seen.append(update.item_id)
+            group.append(update)
 
     states = []
-    for item_id, updates in by_item.items():
-        key = item_id.encode()
-        stored = cooccurrence_table.get(key)
-        state = ItemAssociations.from_bytes(stored) if stored else ItemAssociations(item_id)
-        applied = state.apply(updates, COOCCURRENCE)
-        metrics.pairs_applied.inc(applied)
-        with acting_for(event_of_item[item_id]):
-            cooccurrence_table[key] = state.to_bytes()
-        states.append(state)
+    for event, item_ids in items_of_event.values():
+        with acting_for(event):
+            for item_id in item_ids:
+                key = item_id.encode()
+                stored = cooccurrence_table.get(key)
+                state = ItemAssociations.from_bytes(stored) if stored else ItemAssociations(item_id)
+                metrics.pairs_applied.inc(state.apply(by_item[item_id], COOCCURRENCE))
+                cooccurrence_table[key] = state.to_bytes()
+                states.append(state)
     futures = [
         await publish(item_associations_topic, state.item_id.encode(), record)
         for state, record in zip(states, association_records(states), strict=True)

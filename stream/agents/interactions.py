@@ -332,31 +332,31 @@ class _IndexCatalog:
 
     def lookup(self, item_ids: Sequence[str]) -> list[ItemInfo | None]:
         index = replica.index
-        found: list[ItemInfo | None] = []
-        for item_id in item_ids:
-            if index is None or item_id not in index:
-                found.append(None)
-                continue
-            meta = index.metadata(item_id) or {}
-            found.append(ItemInfo(in_stock=bool(meta.get("in_stock", True)), category=meta.get("category")))
-        return found
+        if index is None:
+            return [None] * len(item_ids)
+        _, metadata = index.lookup(item_ids)
+        return [
+            None if meta is None else ItemInfo(in_stock=bool(meta.get("in_stock", True)), category=meta.get("category"))
+            for meta in metadata
+        ]
 
 
 def _item_vectors(items: Sequence[str], dimension: int) -> tuple[np.ndarray, list[str | None]]:
     """Item vectors (NaN rows for items not embedded yet) and categories."""
-    vectors = np.full((len(items), dimension), np.nan, dtype=np.float32)
-    categories: list[str | None] = [None] * len(items)
     index = replica.index
-    if index is not None:
-        for row, item in enumerate(items):
-            if item in index:
-                vectors[row] = index.vector(item)
-                categories[row] = (index.metadata(item) or {}).get("category")
-    return vectors, categories
+    if index is None or index.dim != dimension:
+        return np.full((len(items), dimension), np.nan, dtype=np.float32), [None] * len(items)
+    vectors, metadata = index.lookup(items)
+    return vectors, [None if meta is None else meta.get("category") for meta in metadata]
 
 
 def _profile_config() -> ProfileConfig:
     return ProfileConfig(dimension=replica.index.dim if replica.index is not None else 384)
+
+
+def _forget_unwritten() -> None:
+    """After a failed batch or flush: partition records it changed but never wrote are re-read."""
+    _partitions.clear()
 
 
 def _load_state(user_key: bytes, profile_config: ProfileConfig) -> UserState:
@@ -470,11 +470,15 @@ async def flush_idle_partitions() -> None:
             return
         work = Work()
         profile_config = _profile_config()
-        for number in idle:
-            _flush_pending(work, number, None, profile_config)
-        # Even if a rebalance has begun: the partitions stay ours until the revocation
-        # handler, which waits for this lock, returns.
-        await work.durable_then_send()
+        try:
+            for number in idle:
+                _flush_pending(work, number, None, profile_config)
+            # Even if a rebalance has begun: the partitions stay ours until the revocation
+            # handler, which waits for this lock, returns.
+            await work.durable_then_send()
+        except Exception:
+            _forget_unwritten()
+            raise
 
 
 def _caught_up(number: int) -> bool:
@@ -660,6 +664,7 @@ async def interactions(stream: Any) -> None:
             try:
                 await process_batch(batch)
             except Exception as exc:  # a bug must not lose the batch: park it where it can be replayed
+                _forget_unwritten()
                 log.exception("interactions batch failed; dead-lettering its %d records", len(batch))
                 for event in batch:
                     await dead_letter(event.message, f"internal_error:{type(exc).__name__}", str(exc))

@@ -5,9 +5,9 @@ events waiting for the watermark, the open session), but as shared columns, so a
 admitted in one tight loop and ordered, split into sessions and paired with numpy
 (``stream.engine.pairs``) instead of one Python step per event and pair. Admission follows
 ``UserActivity._admit`` rule for rule (duplicate before too-late, the watermark moving with
-each admitted event), the drain applies, per user, the waiting events below the watermark in
-``(ts, event_id)`` order, and each user's open session is put back in front of its next
-applied events so that sessions continue across batches.
+each admitted event, nothing older than an applied event), the drain applies, per user, the
+waiting events below the watermark in ``(ts, event_id)`` order, and each user's open session
+is put back in front of its next applied events so that sessions continue across batches.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ class UserTable:
         self.known: list[set[str]] = []  # per user: remembered applied ids and waiting ids
         self.recent: list[deque[str]] = []  # per user: applied ids, oldest first
         self.max_ts: list[int | None] = []
+        self.applied_ts: list[int | None] = []  # per user: the newest applied event time
         self.pending = _empty()
         self.pending_ids: list[str] = []
         self.tails = _empty()
@@ -65,12 +66,13 @@ class UserTable:
             self.known.extend(set() for _ in range(missing))
             self.recent.extend(deque() for _ in range(missing))
             self.max_ts.extend([None] * missing)
+            self.applied_ts.extend([None] * missing)
 
     def ingest(self, columns: EventColumns, users: int) -> AppliedBatch:
         """Admit a batch (``users`` = size of the user codebook) and apply what the watermark passed."""
         self._grow(users)
         lateness = self.config.allowed_lateness_ms
-        known, max_ts = self.known, self.max_ts
+        known, max_ts, applied_ts = self.known, self.max_ts, self.applied_ts
         admitted: list[int] = []
         duplicates = 0
         too_late: list[int] = []
@@ -83,7 +85,10 @@ class UserTable:
                 duplicates += 1
                 continue
             largest = max_ts[user]
-            if largest is not None and ts < largest - lateness:
+            newest_applied = applied_ts[user]
+            if (largest is not None and ts < largest - lateness) or (
+                newest_applied is not None and ts < newest_applied
+            ):
                 too_late.append(row)
                 continue
             seen.add(event_id)
@@ -138,6 +143,7 @@ class UserTable:
         applied = {name: values[order] for name, values in applied.items()}
         applied_ids = [applied_ids[row] for row in order.tolist()]
         self._remember(applied["users"], applied_ids)
+        self._note_applied(applied["users"], applied["ts"])
         return self._pair(applied)
 
     @staticmethod
@@ -159,6 +165,16 @@ class UserTable:
                 run = order[start : end + 1].tolist()
                 order[start : end + 1] = sorted(run, key=event_ids.__getitem__)
         return order
+
+    def _note_applied(self, users: NDArray[np.int64], ts: NDArray[np.int64]) -> None:
+        """Each user's newest applied event time (rows come ordered by user, then time)."""
+        if not users.shape[0]:
+            return
+        ends = np.flatnonzero(np.r_[users[1:] != users[:-1], True])
+        applied_ts = self.applied_ts
+        for user, newest in zip(users[ends].tolist(), ts[ends].tolist(), strict=True):
+            previous = applied_ts[user]
+            applied_ts[user] = newest if previous is None else max(previous, newest)
 
     def _remember(self, users: NDArray[np.int64], event_ids: list[str]) -> None:
         if not event_ids:

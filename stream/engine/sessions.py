@@ -9,9 +9,12 @@ user (``to_bytes``/``from_bytes``). Its job, per batch of that user's validated 
 2. **Order by event time.** Events wait in a buffer until the user's watermark
    (the largest ``ts`` seen minus ``allowed_lateness_ms``) has passed them, then are applied
    in ``(ts, event_id)`` order. So any arrival order in which no event comes later than the
-   lateness gives the same result. An event older than the watermark when it arrives is
-   rejected with reason ``too_late`` (the stream dead-letters it): it changes nothing.
-   A replay older than both the id memory and the watermark is therefore also harmless.
+   lateness gives the same result. An event older than the watermark when it arrives, or
+   older than an event already applied (``flush`` applies buffered events before the
+   watermark passes them: a stream partition that went idle), is rejected with reason
+   ``too_late`` (the stream dead-letters it): it changes nothing, where applying it after
+   a newer event would count its pairs in the wrong direction. A replay older than both the
+   id memory and the watermark is therefore also harmless.
 3. **Sessions** (the transactions): a user's applied events with no gap longer than
    ``session_gap_ms``. Each new session is one transaction (reported in ``opened``).
 4. **Pairs**, directed by event time, in five channels (click→click, click→cart,
@@ -196,7 +199,9 @@ class UserActivity:
             result.duplicates.append(event)
             return
         watermark = self.watermark
-        if watermark is not None and event.ts < watermark:
+        if (watermark is not None and event.ts < watermark) or (
+            self.session_last is not None and event.ts < self.session_last
+        ):
             result.too_late.append(event)
             return
         heapq.heappush(self.pending, (event.ts, event_id, event))

@@ -49,6 +49,24 @@ def _pending(kafka_io, deployment) -> dict:
     return {"users_with_pending": users, "partition_pending": partitions}
 
 
+def _user_states(kafka_io, deployment) -> list:
+    """Every user-state changelog record: partition, offset, time, key and the activity part
+    (users) or the JSON value (registry and partition records)."""
+    out = []
+    for record in kafka_io.consume(f"{deployment.app_id}-user-state-changelog", idle_s=3):
+        key = (record.key or b"").decode(errors="replace")
+        value = record.value or b""
+        if value[:2] == b"XU":
+            activity_size, _ = struct.unpack_from("<II", value, 3)
+            body = orjson.loads(value[11 : 11 + activity_size])
+            tail = orjson.loads(value[11 + activity_size + struct.unpack_from("<II", value, 3)[1] :] or b"{}")
+            body["outbox_seq"] = tail.get("seq")
+        else:
+            body = orjson.loads(value) if value else None
+        out.append([record.partition, record.offset, record.timestamp, key, body])
+    return out
+
+
 def test_dump_the_kill_9_scenario(deployment, kafka_io, until):
     events, first = run_kill_9_scenario(deployment, kafka_io, until)
     by_trigger = answers_by_trigger(kafka_io, deployment, events, timeout_s=600)
@@ -79,6 +97,7 @@ def test_dump_the_kill_9_scenario(deployment, kafka_io, until):
         "item_pairs": records(deployment.topic("item-pairs")),
         "item_associations": records(deployment.topic("item-associations")),
         "cooccurrence_changelog": records(f"{deployment.app_id}-cooccurrence-changelog"),
+        "user_state_changelog": _user_states(kafka_io, deployment),
         "pending": _pending(kafka_io, deployment),
         "logs": {worker.name: worker.log_path.read_text(errors="replace") for worker in deployment.workers},
     }

@@ -172,3 +172,24 @@ def test_bad_settings_are_refused() -> None:
         ItemIndex(DIM, ef=0)
     with pytest.raises(InvalidInputError, match="dim"):
         ItemIndex(0)
+
+
+def test_lookup_of_many_ids_matches_the_single_id_accessors(filled) -> None:
+    index, vectors, ids = filled
+    index.upsert(["i1"], unit(np.ones(DIM)).reshape(1, -1), [{"category": "moved"}])
+    index.delete(["i2"])
+    wanted = ["i1", "i2", "nope", "i3", "i1"]
+
+    found, metadata = index.lookup(wanted)
+
+    assert found.shape == (5, DIM) and found.dtype == np.float32
+    for row, item in enumerate(wanted):
+        if item in index:
+            assert np.array_equal(found[row], index.vector(item))
+            assert metadata[row] == index.metadata(item)
+        else:
+            assert np.isnan(found[row]).all() and metadata[row] is None
+    assert metadata[0] == {"category": "moved"} and np.allclose(found[0], unit(np.ones(DIM)), atol=1e-6)
+    assert np.allclose(found[3], unit(vectors[3]), atol=1e-6)
+    empty, none = index.lookup([])
+    assert empty.shape == (0, DIM) and none == []
