@@ -28,7 +28,8 @@ ENV_PREFIX = "XSELL_"
 DEFAULT_BROKER = "kafka://127.0.0.1:9092"
 DEFAULT_WEB_PORT = 6066
 DEFAULT_PARTITIONS = 4
-# Full batches under backlog: 2,000 measured 1.3-1.5x the events/s of 500 (docs/benchmarks/pipeline.md).
+# Full batches under backlog: 2,000 answered 907 events/s against 759 for 500 in back-to-back pipeline
+# benchmark runs (docs/DECISIONS.md); below saturation batches stay small (batch_within_s).
 DEFAULT_BATCH_SIZE = 2000
 DEFAULT_BATCH_WITHIN_S = 0.05
 DEFAULT_LATENESS_S = 60.0
