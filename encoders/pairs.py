@@ -4,17 +4,19 @@ A pairs file is CSV with the header ``item_a,item_b``: two items that belong tog
 
 Mining reads the generic events CSV (``user,item,kind,ts`` with ``kind`` in
 click|cart|purchase and ``ts`` in seconds; ``user_id``/``item_id`` are accepted as column
-names, and an optional ``order_id`` column groups purchases into baskets). A user's events,
-sorted by event time, split into sessions wherever the gap exceeds ``session_gap_seconds``.
-Two items make a pair when they were
+names, and an optional ``order_id`` column marks purchase lines of one order) and runs each
+user's events, in event-time order, through the association engine (``stream.engine``:
+``UserActivity``, the same sessions and pair channels the stream counts). Two items make a
+pair when, within one transaction (a session: no gap over ``session_gap_seconds``), they
+were
 
-- bought or carted together: both carted or purchased within one session (or one order), or
-- viewed one after the other: consecutive distinct clicks within one session.
+- bought or carted together: the engine's ``cart->purchase`` and ``purchase->purchase``
+  channels (an item carted, then one bought; two bought; lines of one order both ways), or
+- viewed one after the other: the ``click->click`` channel with one partner per event,
+  which is the most recently viewed other item, i.e. consecutive distinct views.
 
-These are the transactions and behaviour channels of the association engine
-(``stream.engine``); the rules are restated here because ``encoders`` imports nothing of
-``stream``. Items per session are capped (bots, heavy users). Pairs are unordered and
-de-duplicated; the most frequent come first.
+Only the first ``max_items_per_session`` distinct items of a session take part (bots,
+heavy users). Pairs are unordered and de-duplicated; the most frequent come first.
 """
 
 from __future__ import annotations
@@ -23,18 +25,19 @@ import csv
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import combinations
 from pathlib import Path
 
 from encoders.errors import TrainingDataError
+from stream.engine import Event as EngineEvent
+from stream.engine import SessionConfig, UserActivity
 
 __all__ = ["MiningConfig", "mine_pairs", "read_pairs"]
 
 DEFAULT_SESSION_GAP_SECONDS = 30 * 60
 DEFAULT_MAX_ITEMS_PER_SESSION = 50
-BASKET_KINDS = frozenset({"cart", "purchase"})
-VIEW_KIND = "click"
-KINDS = BASKET_KINDS | {VIEW_KIND}
+KINDS = frozenset({"click", "cart", "purchase"})
+BASKET_CHANNELS = frozenset({"cart->purchase", "purchase->purchase"})
+VIEW_CHANNELS = frozenset({"click->click"})
 Event = tuple[float, str, str, str]
 """(ts, kind, item, order_id) of one event."""
 COLUMN_ALIASES = {"user": ("user", "user_id"), "item": ("item", "item_id"), "kind": ("kind",), "ts": ("ts",)}
@@ -109,36 +112,42 @@ def _read_events(path: Path) -> dict[str, list[Event]]:
     return by_user
 
 
-def _sessions(events: list[Event], gap: float) -> list[list[Event]]:
-    events.sort(key=lambda event: event[0])
-    sessions: list[list[Event]] = [[events[0]]]
-    for previous, event in zip(events, events[1:], strict=False):
-        if event[0] - previous[0] > gap:
-            sessions.append([])
-        sessions[-1].append(event)
-    return sessions
-
-
 def _ordered(first: str, second: str) -> tuple[str, str]:
     return (first, second) if first <= second else (second, first)
+
+
+def _session_config(config: MiningConfig, partners: int | None) -> SessionConfig:
+    return SessionConfig(
+        session_gap_ms=round(config.session_gap_seconds * 1000),
+        allowed_lateness_ms=0,  # events go in sorted by time
+        max_items_per_session=config.max_items_per_session,
+        max_pairs_per_event=partners,
+    )
 
 
 def mine_pairs(path: str | Path, config: MiningConfig | None = None) -> list[tuple[str, str]]:
     """Pairs of items bought/carted together or viewed one after the other (see module doc)."""
     config = config or MiningConfig()
     path = Path(path)
+    # Two passes per user: every basket partner, and the one most recent view.
+    passes = ((_session_config(config, None), BASKET_CHANNELS), (_session_config(config, 1), VIEW_CHANNELS))
     counts: Counter[tuple[str, str]] = Counter()
-    for events in _read_events(path).values():
-        for session in _sessions(events, config.session_gap_seconds):
-            session = session[: config.max_items_per_session]
-            baskets: dict[str, set[str]] = defaultdict(set)
-            for _, kind, item, order_id in session:
-                if kind in BASKET_KINDS:
-                    baskets[order_id or "session"].add(item)
-            for basket in baskets.values():
-                counts.update(_ordered(a, b) for a, b in combinations(sorted(basket), 2))
-            views = [item for _, kind, item, _ in session if kind == VIEW_KIND]
-            counts.update(_ordered(a, b) for a, b in zip(views, views[1:], strict=False) if a != b)
+    for user, events in _read_events(path).items():
+        events.sort(key=lambda event: event[0])
+        engine_events = [
+            EngineEvent(f"{number:012d}", user, item, kind, round(ts * 1000), order_id=order_id or None)
+            for number, (ts, kind, item, order_id) in enumerate(events)
+        ]
+        for session_config, channels in passes:
+            activity = UserActivity(session_config)
+            result = activity.ingest(engine_events)
+            result.extend(activity.flush())
+            counts.update(
+                _ordered(update.item_id, partner)
+                for update in result.updates
+                for partner, channel in update.partners
+                if channel in channels and partner != update.item_id
+            )
     if not counts:
         raise TrainingDataError(f"{path}: the events give no pairs (no baskets or consecutive views)")
     return [pair for pair, _ in counts.most_common()]

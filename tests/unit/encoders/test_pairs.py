@@ -35,22 +35,30 @@ def test_mining_pairs_baskets_and_consecutive_views(tmp_path: Path) -> None:
     events = tmp_path / "events.csv"
     events.write_text(
         "user,item,kind,ts\n"
-        # user u: one session with views A,B,B,C and a basket of D,E (cart) + F (purchase)
+        # user u: one session with views A,B,B,C, then D and E carted and F bought
         "u,A,click,0\nu,B,click,10\nu,B,click,20\nu,C,click,30\nu,D,cart,40\nu,E,cart,50\nu,F,purchase,60\n"
-        # a second session of u (gap > 30 min): view C then A, no basket across sessions
-        "u,C,click,5000\nu,A,click,5010\nu,G,purchase,5020\n"
+        # a second session of u (gap > 30 min): view C then A, buy G and then H
+        "u,C,click,5000\nu,A,click,5010\nu,G,purchase,5020\nu,H,purchase,5030\n"
         # user v, out of order in the file: views X then Y by time
         "v,Y,click,100\nv,X,click,50\n",
         encoding="utf-8",
     )
     pairs = mine_pairs(events)
     expected = {
-        ("A", "B"), ("B", "C"),  # consecutive distinct views of session 1
-        ("D", "E"), ("D", "F"), ("E", "F"),  # bought/carted together in session 1
+        ("A", "B"), ("B", "C"),  # consecutive distinct views of session 1 (B after B is no pair)
+        ("D", "F"), ("E", "F"),  # carted, then bought (cart->purchase); two carts alone are no basket
         ("A", "C"),  # consecutive views of session 2
+        ("G", "H"),  # bought together (purchase->purchase)
         ("X", "Y"),
     }
     assert set(pairs) == expected and len(pairs) == len(expected)
+
+
+def test_views_pair_only_with_the_previous_distinct_view(tmp_path: Path) -> None:
+    events = tmp_path / "events.csv"
+    events.write_text("user,item,kind,ts\nu,A,click,0\nu,B,click,1\nu,C,click,2\nu,A,click,3\n", encoding="utf-8")
+    # A→B, B→C, C→A: A and C are consecutive at the end; A and B never again
+    assert set(mine_pairs(events)) == {("A", "B"), ("B", "C"), ("A", "C")}
 
 
 def test_mining_respects_the_session_gap(tmp_path: Path) -> None:
@@ -61,13 +69,16 @@ def test_mining_respects_the_session_gap(tmp_path: Path) -> None:
         mine_pairs(events, MiningConfig(session_gap_seconds=50))
 
 
-def test_orders_group_purchases(tmp_path: Path) -> None:
+def test_lines_of_one_order_pair_both_ways(tmp_path: Path) -> None:
     events = tmp_path / "events.csv"
     events.write_text(
         "user,item,kind,ts,order_id\nu,A,purchase,0,o1\nu,B,purchase,1,o1\nu,C,purchase,2,o2\n",
         encoding="utf-8",
     )
-    assert mine_pairs(events) == [("A", "B")]
+    # A and B (one order) count in both directions, so they come first; C, bought after both
+    # in the same session, pairs once with each.
+    pairs = mine_pairs(events)
+    assert pairs[0] == ("A", "B") and set(pairs[1:]) == {("A", "C"), ("B", "C")}
 
 
 def test_bad_event_kind_names_the_line(tmp_path: Path) -> None:
