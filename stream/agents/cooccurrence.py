@@ -39,10 +39,11 @@ RULE_FIELDS = ("item_id", "count", "support", "confidence", "lift", "llr")  # a 
 def _updates_of(value: bytes) -> list[ItemUpdate]:
     """An ``item-pairs`` message: ``{"updates": [[item, event_id, ts, occurrence, partners, opens]]}``.
 
-    ``partners`` stay the decoded ``[consequent, channel]`` lists (``apply`` only iterates them).
+    Unpacking each partner here makes a malformed one fail this message (dead-lettered
+    alone) rather than the whole batch.
     """
     return [
-        ItemUpdate(item, event_id, int(ts), occurrence, partners, opens=flag[:1] == [1])
+        ItemUpdate(item, event_id, int(ts), occurrence, [(p, c) for p, c in partners], opens=flag[:1] == [1])
         for item, event_id, ts, occurrence, partners, *flag in orjson.loads(value)["updates"]
     ]
 
