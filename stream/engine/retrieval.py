@@ -6,8 +6,8 @@ runs" is the same code in both places:
 
 * ``best_lift_rules``: an item's association rules across every behaviour channel, metrics
   from the latest counts, one rule per consequent (the one with the best lift);
-  ``channel_rules`` the same rules per channel, and ``published_channel_rules`` the best of
-  them for many items in one pass (what ``item-associations`` records list);
+  ``published_channel_rules`` the best rules per channel for many items in one pass (what
+  ``item-associations`` records list);
 * ``trending_items``: the items in the most transactions, over all kinds;
 * ``blend_query_vector``: a user's query vector, the profile's vector blended with the
   items not yet folded into it.
@@ -30,7 +30,6 @@ __all__ = [
     "TRENDING_DEPTH",
     "best_lift_rules",
     "blend_query_vector",
-    "channel_rules",
     "published_channel_rules",
     "trending_items",
 ]
@@ -40,47 +39,6 @@ ASSOCIATION_DEPTH = 50  # rules read per recent item when ranking
 TRENDING_DEPTH = 50  # trending items offered to the ranking
 
 ConsequentCount = Callable[[str, str], float]
-
-
-def channel_rules(
-    item_id: str,
-    *,
-    occurrences: Mapping[str, float],
-    partners: Mapping[str, Sequence[Sequence[object]]],
-    consequent_count: ConsequentCount,
-    transactions: float,
-    channels: tuple[str, ...] | None = None,
-) -> dict[str, list[AssociationRule]]:
-    """Every partner's rule, per channel, best lift first (then confidence, then name).
-
-    Arguments as for ``best_lift_rules``. The metrics of all channels are computed in one
-    vectorised pass: an item has a few dozen partners, so numpy's per-call overhead, not
-    the arithmetic, is what a per-channel loop would spend.
-    """
-    rows = _RuleRows([(occurrences, partners)], consequent_count, transactions, channels)
-    if not rows.names:
-        return {}
-    support, confidence, lift, llr = rows.metrics()
-    by_channel: dict[str, list[AssociationRule]] = {}
-    for row, (channel, name) in enumerate(zip(rows.channels, rows.names, strict=True)):
-        by_channel.setdefault(channel, []).append(
-            AssociationRule(
-                antecedent=item_id,
-                consequent=name,
-                channel=channel,
-                support=support[row],
-                confidence=confidence[row],
-                lift=lift[row],
-                llr=llr[row],
-                pair_count=rows.n_ab[row],
-                antecedent_count=rows.n_a[row],
-                consequent_count=rows.n_b[row],
-                transactions=rows.transactions,
-            )
-        )
-    for rules in by_channel.values():
-        rules.sort(key=_rule_order)
-    return by_channel
 
 
 PublishedRule = tuple[str, float, float, float, float, float]
@@ -94,10 +52,11 @@ def published_channel_rules(
     transactions: float,
     top_k: int = PUBLISHED_PARTNERS,
 ) -> list[dict[str, list[PublishedRule]]]:
-    """``channel_rules`` for many items at once, as plain tuples, the best ``top_k`` per channel.
+    """Each item's rules per channel, best lift first (then confidence, then name), as plain
+    tuples, the best ``top_k`` per channel.
 
-    ``items`` holds each item's ``(occurrences, partners)``; the result has one mapping per
-    item, in the same order and rule order as ``channel_rules``. One vectorised pass for all
+    ``items`` holds each item's ``(occurrences, partners)`` (as for ``best_lift_rules``); the
+    result has one mapping per item, in the same order. One vectorised pass for all
     items: a co-occurrence batch publishes thousands of items, most with a handful of
     partners, where a pass per item would spend its time in numpy's per-call overhead.
     """
@@ -184,16 +143,28 @@ def best_lift_rules(
     as that kind, and ``transactions`` is N. A partner's count is raised to at least the
     pair count (a partner's own record may lag behind the pair count in the stream).
     """
-    per_channel = channel_rules(
-        item_id,
-        occurrences=occurrences,
-        partners=partners,
-        consequent_count=consequent_count,
-        transactions=transactions,
-        channels=channels,
-    )
+    rows = _RuleRows([(occurrences, partners)], consequent_count, transactions, channels)
+    if not rows.names:
+        return []
+    support, confidence, lift, llr = rows.metrics()
+    rules = [
+        AssociationRule(
+            antecedent=item_id,
+            consequent=name,
+            channel=channel,
+            support=support[row],
+            confidence=confidence[row],
+            lift=lift[row],
+            llr=llr[row],
+            pair_count=rows.n_ab[row],
+            antecedent_count=rows.n_a[row],
+            consequent_count=rows.n_b[row],
+            transactions=rows.transactions,
+        )
+        for row, (channel, name) in enumerate(zip(rows.channels, rows.names, strict=True))
+    ]
     best: dict[str, AssociationRule] = {}
-    for rule in sorted((rule for rules in per_channel.values() for rule in rules), key=_rule_order):
+    for rule in sorted(rules, key=_rule_order):
         best.setdefault(rule.consequent, rule)
     return list(best.values())[:top_k]
 

@@ -57,9 +57,9 @@ def _user_states(kafka_io, deployment) -> list:
         key = (record.key or b"").decode(errors="replace")
         value = record.value or b""
         if value[:2] == b"XU":
-            activity_size, _ = struct.unpack_from("<II", value, 3)
+            activity_size, profile_size = struct.unpack_from("<II", value, 3)
             body = orjson.loads(value[11 : 11 + activity_size])
-            tail = orjson.loads(value[11 + activity_size + struct.unpack_from("<II", value, 3)[1] :] or b"{}")
+            tail = orjson.loads(value[11 + activity_size + profile_size :] or b"{}")
             body["outbox_seq"] = tail.get("seq")
         else:
             body = orjson.loads(value) if value else None
