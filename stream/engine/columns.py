@@ -3,7 +3,10 @@
 ``validate_columns`` accepts exactly what ``validate_event`` accepts and rejects the rest with
 the same reasons, because every record its fast check does not recognise as plainly
 well-formed (a dict, or JSON bytes of one, with string/integer ids, integer ``ts`` in range,
-no ``session_id``/``quantity``/``price``) goes through ``validate_event`` itself. Ids are
+no ``session_id``/``quantity``/``price``) goes through ``validate_event`` itself. A batch
+whose records are all plain dicts (or all JSON bytes of dicts) with string ids is first
+checked column by column (one pass per field instead of one Python step per record); if
+any check fails, the batch goes through the record-by-record route instead. Ids are
 turned into dense integer codes (``Codebook``) in the same pass, so later steps sort and
 join integers with numpy instead of hashing strings per pair. ``Event`` objects are only
 built on demand (``EventColumns.event``): for rejections, the sequential fallback and
@@ -27,6 +30,7 @@ from stream.engine.events import DEFAULT_VALIDATION, KINDS, Event, Rejection, Va
 __all__ = ["KIND_CODES", "NO_ORDER", "Codebook", "EventColumns", "columns_from_events", "validate_columns"]
 
 KIND_CODES = {kind: code for code, kind in enumerate(KINDS)}
+_REQUIRED = ("event_id", "user_id", "item_id", "ts")  # and ``kind`` when the topic does not give it
 NO_ORDER = -1
 
 
@@ -88,6 +92,102 @@ def _identifier(value: Any, limit: int) -> str | None:
     return None
 
 
+def _identifiers(values: list[Any], limit: int) -> bool:
+    """All plain non-empty strings of at most ``limit`` characters."""
+    return set(map(type, values)) == {str} and "" not in values and max(map(len, values)) <= limit
+
+
+def _coded(names: list[str], codebook: Codebook) -> NDArray[np.int64]:
+    """Codes of ``names``, new names coded in order of first sight (``Codebook.code`` in bulk)."""
+    codes = codebook.codes
+    new = [name for name in dict.fromkeys(names) if name not in codes]
+    if new:
+        codes.update(zip(new, range(len(codebook.names), len(codebook.names) + len(new)), strict=True))
+        codebook.names.extend(new)
+    return np.array([codes[name] for name in names], dtype=np.int64)
+
+
+def _clean_batch(
+    raws: list[Any],
+    *,
+    users: Codebook,
+    items: Codebook,
+    orders: Codebook,
+    kind: str | None,
+    min_ts: int,
+    max_ts: int,
+    config: ValidationConfig,
+) -> EventColumns | None:
+    """The whole batch as columns when every record passes the fast checks, else None."""
+    kinds_of_raws = set(map(type, raws))
+    if kinds_of_raws == {bytes}:
+        if max(map(len, raws)) > config.max_message_bytes:
+            return None
+        try:
+            records = [orjson.loads(raw) for raw in raws]
+        except orjson.JSONDecodeError:
+            return None
+        if set(map(type, records)) != {dict}:
+            return None
+    elif kinds_of_raws == {dict}:
+        records = raws
+    else:
+        return None
+    limit = config.max_field_length
+    size = len(records)
+    # when every record holds exactly the required fields (checked below), nothing else is there
+    only_required = set(map(len, records)) == {len(_REQUIRED) + (kind is None)}
+    if not only_required:
+        for name in ("session_id", "quantity", "price"):
+            if [record.get(name) for record in records].count(None) != size:
+                return None
+    event_ids = [record.get("event_id") for record in records]
+    user_ids = [record.get("user_id") for record in records]
+    item_ids = [record.get("item_id") for record in records]
+    if not (_identifiers(event_ids, limit) and _identifiers(user_ids, limit) and _identifiers(item_ids, limit)):
+        return None
+    stamps = [record.get("ts") for record in records]
+    if set(map(type, stamps)) != {int}:
+        return None
+    try:
+        ts = np.array(stamps, dtype=np.int64)
+    except OverflowError:
+        return None
+    if int(ts.min()) < min_ts or int(ts.max()) > max_ts:
+        return None
+    if kind is None:
+        names = [record.get("kind") for record in records]
+        if set(map(type, names)) != {str}:
+            return None
+        codes = [KIND_CODES.get(name) for name in names]
+        if None in codes:
+            return None
+        kinds = np.array(codes, dtype=np.int8)
+    elif kind in KIND_CODES:
+        kinds = np.full(size, KIND_CODES[kind], dtype=np.int8)
+    else:
+        return None
+    order_ids = [None] if only_required else [record.get("order_id") for record in records]
+    if order_ids.count(None) == len(order_ids):
+        order_codes = np.full(size, NO_ORDER, dtype=np.int64)
+    else:
+        named = [order for order in order_ids if order is not None]
+        if not _identifiers(named, limit):
+            return None
+        code = orders.code
+        order_codes = np.array([NO_ORDER if order is None else code(order) for order in order_ids], dtype=np.int64)
+    return EventColumns(
+        event_ids,
+        _coded(user_ids, users),
+        _coded(item_ids, items),
+        kinds,
+        ts,
+        order_codes,
+        [None] * size,
+        list(records),
+    )
+
+
 def validate_columns(
     raws: Iterable[bytes | str | Mapping[str, Any]],
     *,
@@ -103,6 +203,14 @@ def validate_columns(
         now_ms = int(time.time() * 1000)
     limit = config.max_field_length
     min_ts, max_ts = config.min_ts_ms, now_ms + config.max_future_ms
+    raws = raws if isinstance(raws, list) else list(raws)
+    if raws:
+        clean = _clean_batch(
+            raws, users=users, items=items, orders=orders, kind=kind, min_ts=min_ts, max_ts=max_ts, config=config
+        )
+        if clean is not None:
+            clean.kind, clean.now_ms, clean.config = kind, now_ms, config
+            return clean, []
     max_bytes = config.max_message_bytes
     fixed_kind = KIND_CODES.get(kind) if type(kind) is str else None
     event_ids: list[str] = []

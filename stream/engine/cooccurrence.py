@@ -35,6 +35,7 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
+from stream.engine.columnar import CodedCounts, collector_paused
 from stream.engine.errors import EngineConfigError, StateFormatError
 from stream.engine.events import KINDS
 from stream.engine.heavyhitters import SpaceSaving
@@ -233,13 +234,34 @@ class TransactionTally:
 
 
 class CooccurrenceStore:
-    """All ``ItemAssociations`` of one partition (or of everything, offline)."""
+    """All ``ItemAssociations`` of one partition (or of everything, offline).
 
-    __slots__ = ("config", "items")
+    Counts added by ``apply_coded`` (the batched engine path) wait in a ``CodedCounts``
+    until an item's sketch would evict or someone reads ``items``; see
+    ``stream.engine.columnar`` for why the result is the same.
+    """
+
+    __slots__ = ("config", "_items", "_coded")
 
     def __init__(self, config: CooccurrenceConfig | None = None) -> None:
         self.config = config or CooccurrenceConfig()
-        self.items: dict[str, ItemAssociations] = {}
+        self._items: dict[str, ItemAssociations] = {}
+        self._coded: CodedCounts | None = None
+
+    @property
+    def items(self) -> dict[str, ItemAssociations]:
+        """Every item's state (building the objects of counts still held as columns)."""
+        if self._coded is not None:
+            with collector_paused():
+                self._adopt(self._coded.take())
+            self._coded = None
+        return self._items
+
+    def _adopt(self, taken: list[tuple[str, dict[str, float], dict[str, SpaceSaving]]]) -> None:
+        for name, occurrences, sketches in taken:
+            state = self._items[name] = ItemAssociations(name)
+            state.occurrences = occurrences
+            state.partners = sketches
 
     def apply_updates(self, updates: Iterable[ItemUpdate]) -> int:
         """Group a batch by item, then apply each item's group once; returns non-duplicates."""
@@ -251,10 +273,11 @@ class CooccurrenceStore:
             else:
                 group.append(update)
         applied = 0
+        items = self.items
         for item_id, group in grouped.items():
-            state = self.items.get(item_id)
+            state = items.get(item_id)
             if state is None:
-                state = self.items[item_id] = ItemAssociations(item_id)
+                state = items[item_id] = ItemAssociations(item_id)
             applied += state.apply(group, self.config)
         return applied
 
@@ -268,10 +291,11 @@ class CooccurrenceStore:
         The vectorised basket path uses this; it skips the per-event duplicate memory, so the
         caller must not replay a batch.
         """
+        items = self.items
         for item_id in occurrences.keys() | partners.keys():
-            state = self.items.get(item_id)
+            state = items.get(item_id)
             if state is None:
-                state = self.items[item_id] = ItemAssociations(item_id)
+                state = items[item_id] = ItemAssociations(item_id)
             for kind, weight in occurrences.get(item_id, {}).items():
                 state.occurrences[kind] = state.occurrences.get(kind, 0.0) + weight
             for channel, increments in partners.get(item_id, {}).items():
@@ -294,32 +318,78 @@ class CooccurrenceStore:
         """Add one batch given as coded arrays (the batched path): same effect as ``apply_updates``
         of that batch's ``ItemUpdate`` messages, aggregated with numpy first.
 
-        Items are indices into ``names``, kinds into ``KINDS``, channels into ``CHANNELS``.
-        Like ``apply_counts`` it skips the per-item id memory (the offline engine hands each
-        message over exactly once).
+        Items are indices into ``names`` (a codebook that only grows), kinds into ``KINDS``,
+        channels into ``CHANNELS``. Like ``apply_counts`` it skips the per-item id memory
+        (the offline engine hands each message over exactly once). Items that already are
+        objects, and items one of whose sketches this batch would make evict, take the object
+        path; the rest stay columns (``CodedCounts``).
         """
-        items = self.items
+        keys, inverse = np.unique(occurrence_items * len(KINDS) + occurrence_kinds, return_inverse=True)
+        occurrence_sums = np.bincount(inverse.ravel(), weights=occurrence_weights, minlength=keys.shape[0])
+        occurrence_items, occurrence_kinds = keys // len(KINDS), keys % len(KINDS)
+        pair_keys, inverse = np.unique(CodedCounts.pair_keys(antecedents, channels, consequents), return_inverse=True)
+        pair_sums = np.bincount(inverse.ravel(), weights=weights, minlength=pair_keys.shape[0])
+        pair_items = CodedCounts.item_of(pair_keys)
+        coded = self._coded
+        if coded is None:
+            coded = self._coded = CodedCounts(self.config.partner_capacity)
+            coded.use(names, self._items.keys())
+        else:
+            coded.use(names)
+        to_objects = coded.objects[pair_items]
+        at, found = coded.locate(pair_keys)
+        overflowing = coded.overflowing(pair_keys[~to_objects], found[~to_objects])
+        if overflowing.shape[0]:
+            self._adopt(coded.take(overflowing))
+            to_objects = coded.objects[pair_items]
+            at, found = coded.locate(pair_keys)
+        occurring_objects = coded.objects[occurrence_items]
+        to_columns, occurring_columns = ~to_objects, ~occurring_objects
+        coded.add(
+            occurrence_items[occurring_columns],
+            occurrence_kinds[occurring_columns],
+            occurrence_sums[occurring_columns],
+            pair_keys[to_columns],
+            pair_sums[to_columns],
+            at[to_columns],
+            found[to_columns],
+        )
+        self._apply_to_objects(
+            names,
+            occurrence_items[occurring_objects],
+            occurrence_kinds[occurring_objects],
+            occurrence_sums[occurring_objects],
+            pair_keys[to_objects],
+            pair_sums[to_objects],
+        )
+
+    def _apply_to_objects(
+        self,
+        names: list[str],
+        occurrence_items: NDArray[np.int64],
+        occurrence_kinds: NDArray[np.int64],
+        occurrence_sums: NDArray[np.float64],
+        pair_keys: NDArray[np.int64],
+        pair_sums: NDArray[np.float64],
+    ) -> None:
+        """The aggregated batch into ``ItemAssociations`` objects, one ``add_many`` per sketch."""
+        items = self._items
         capacity = self.config.partner_capacity
-        if occurrence_items.shape[0]:
-            keys, inverse = np.unique(occurrence_items * len(KINDS) + occurrence_kinds, return_inverse=True)
-            sums = np.bincount(inverse.ravel(), weights=occurrence_weights, minlength=keys.shape[0])
-            for key, weight in zip(keys.tolist(), sums.tolist(), strict=True):
-                item, kind = divmod(key, len(KINDS))
-                name = names[item]
-                state = items.get(name)
-                if state is None:
-                    state = items[name] = ItemAssociations(name)
-                kind_name = KINDS[kind]
-                state.occurrences[kind_name] = state.occurrences.get(kind_name, 0.0) + weight
-        if not antecedents.shape[0]:
+        for code, kind, weight in zip(
+            occurrence_items.tolist(), occurrence_kinds.tolist(), occurrence_sums.tolist(), strict=True
+        ):
+            name = names[code]
+            state = items.get(name)
+            if state is None:
+                state = items[name] = ItemAssociations(name)
+            kind_name = KINDS[kind]
+            state.occurrences[kind_name] = state.occurrences.get(kind_name, 0.0) + weight
+        if not pair_keys.shape[0]:
             return
-        span = len(names)
-        coded = (antecedents * len(CHANNELS) + channels) * span + consequents
-        keys, inverse = np.unique(coded, return_inverse=True)
-        sums = np.bincount(inverse.ravel(), weights=weights, minlength=keys.shape[0]).tolist()
-        groups = keys // span
+        groups = CodedCounts.group_of(pair_keys)
         bounds = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1], True]).tolist()
-        consequent_names = [names[code] for code in (keys % span).tolist()]
+        consequent_names = [names[code] for code in CodedCounts.partner_of(pair_keys).tolist()]
+        sums = pair_sums.tolist()
         group_keys = groups[bounds[:-1]]
         group_names = [names[item] for item in (group_keys // len(CHANNELS)).tolist()]
         group_channels = [CHANNELS[channel] for channel in (group_keys % len(CHANNELS)).tolist()]

@@ -14,9 +14,7 @@ item), exactly as the stream agents do. The tests compare both.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +23,7 @@ from numpy.typing import NDArray
 
 from stream.engine.baskets import basket_counts
 from stream.engine.batched import AppliedBatch, UserTable
+from stream.engine.columnar import collector_paused
 from stream.engine.columns import Codebook, EventColumns, columns_from_events, validate_columns
 from stream.engine.cooccurrence import CooccurrenceConfig, CooccurrenceStore, TransactionTally, decay_weight
 from stream.engine.events import KINDS, PURCHASE, Event, Rejection, ValidationConfig, validate_many
@@ -40,25 +39,6 @@ BASKET_CHANNEL = "purchase->purchase"
 DEFAULT_BASKET_BATCH = 10_000
 DEFAULT_BATCHED = True
 ItemVectors = Callable[[Sequence[str]], NDArray[np.floating]]
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Hold Python's cyclic garbage collector for one batch.
-
-    A batch creates tens of thousands of small containers (per-item states, sketches) that
-    all stay alive, and each automatic collection walks every container already stored:
-    measured on the Taobao replay, that tripled the cost of building them. Nothing the
-    engine builds is cyclic garbage, so one pause per batch loses nothing; the collector
-    resumes (if it was on) when the batch ends.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,7 +102,7 @@ class AssociationEngine:
     ) -> BatchReport:
         """Validate raw inputs (bytes or dicts) and process the accepted ones as one batch."""
         if self.config.batched:
-            with _collector_paused():
+            with collector_paused():
                 columns, rejected = validate_columns(
                     raws,
                     users=self.user_codes,
@@ -170,7 +150,7 @@ class AssociationEngine:
         """Apply every buffered event (end of a replay)."""
         report = BatchReport()
         if self.config.batched:
-            with _collector_paused():
+            with collector_paused():
                 self._absorb_batch(self.table.flush(), report)
             return report
         self._absorb([(user_id, activity.flush()) for user_id, activity in self.users.items()], report)
@@ -191,7 +171,7 @@ class AssociationEngine:
                     self._update_profile(user_id, result.applied)
 
     def _process_columns(self, columns: EventColumns) -> BatchReport:
-        with _collector_paused():
+        with collector_paused():
             batch = self.table.ingest(columns, len(self.user_codes))
             report = BatchReport(accepted=batch.admitted, duplicates=batch.duplicates)
             report.rejected.extend(Rejection("too_late", "", -1, columns.event(row)) for row in batch.too_late)

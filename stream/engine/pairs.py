@@ -224,6 +224,107 @@ def _sequential(
     return (*occurrences.T, *emitted.T)
 
 
+_WINDOW_CELLS = 4_000_000  # events x distinct items of one session above which it goes sequential
+
+
+def _recency_window(
+    events: int, local: NDArray[np.int64], mask: NDArray[np.bool_], distinct: int, limit: int | None
+) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    """For each event p and item Y: the position of Y's latest masked event at or before p
+    (-1 when none), and whether Y is among the ``limit`` most recent such items not counting
+    event p's own item (the window ``UserActivity._apply`` walks, newest first)."""
+    latest = np.full((events, distinct), -1, dtype=np.int64)
+    positions = np.flatnonzero(mask)
+    latest[positions, local[positions]] = positions
+    np.maximum.accumulate(latest, axis=0, out=latest)
+    if limit is None:
+        return latest, np.ones((events, distinct), dtype=bool)
+    order = np.argsort(-latest, axis=1, kind="stable")
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.broadcast_to(np.arange(distinct), order.shape), axis=1)
+    own = latest[np.arange(events), local][:, None]
+    rank -= own > latest  # the event's own item is skipped, not counted
+    return latest, rank < limit
+
+
+def _capped_vectorised(
+    rows: NDArray[np.int64],
+    items: NDArray[np.int64],
+    kinds: NDArray[np.int64],
+    ts: NDArray[np.int64],
+    config: SessionConfig,
+) -> tuple[NDArray[np.int64], ...] | None:
+    """One capped session (times non-decreasing, no order ids) as ``_sequential`` emits it, with
+    numpy; None when the session is too large for the dense window (then go sequential).
+
+    ``UserActivity._apply`` drops the events of items beyond the first
+    ``max_items_per_session`` distinct ones; an event (X as k) takes, per antecedent kind a,
+    the ``max_pairs_per_event`` items most recently seen as a (X skipped), newest first, and
+    per consequent kind c the most recent items seen as c at its own time; a directed pair
+    counts at its first emission in the session."""
+    item, kind, stamp = items[rows], kinds[rows].astype(np.int64), ts[rows]
+    distinct_items, first, local = np.unique(item, return_index=True, return_inverse=True)
+    local = local.astype(np.int64)
+    cap = config.max_items_per_session
+    if cap is not None and distinct_items.shape[0] > cap:
+        kept_items = np.sort(first)[:cap]
+        keep = np.isin(local, local[kept_items])
+        rows, item, kind, stamp = rows[keep], item[keep], kind[keep], stamp[keep]
+        distinct_items, local = np.unique(item, return_inverse=True)
+        local = local.astype(np.int64)
+    events, distinct = rows.shape[0], distinct_items.shape[0]
+    if events * distinct > _WINDOW_CELLS:
+        return None
+    windows = [
+        _recency_window(events, local, kind == code, distinct, config.max_pairs_per_event) for code in range(len(KINDS))
+    ]
+    at = np.arange(events)
+    found_rows: list[NDArray[np.int64]] = []
+    found_y: list[NDArray[np.int64]] = []
+    found_x: list[NDArray[np.int64]] = []
+    found_channels: list[NDArray[np.int64]] = []
+    for antecedent in range(len(KINDS)):
+        latest, inside = windows[antecedent]
+        present = (latest >= 0) & inside
+        present[at, local] = False
+        same_time = present & (stamp[np.maximum(latest, 0)] == stamp[:, None])
+        for consequent in range(len(KINDS)):
+            channel = int(_CHANNEL_OF_KINDS[antecedent, consequent])
+            if channel == _NO_CHANNEL:
+                continue
+            # event p of the consequent kind pairs (Y as antecedent, seen before) -> its item
+            events_p, partners = np.nonzero(present & (kind == consequent)[:, None])
+            found_rows.append(events_p)
+            found_y.append(partners)
+            found_x.append(local[events_p])
+            found_channels.append(np.full(events_p.shape[0], channel))
+        for consequent in range(len(KINDS)):
+            channel = int(_CHANNEL_OF_KINDS[consequent, antecedent])
+            if channel == _NO_CHANNEL:
+                continue
+            # event p of the antecedent kind pairs its item -> (Z seen as consequent at its time)
+            events_p, partners = np.nonzero(same_time & (kind == consequent)[:, None])
+            found_rows.append(events_p)
+            found_y.append(local[events_p])
+            found_x.append(partners)
+            found_channels.append(np.full(events_p.shape[0], channel))
+    pair_row = np.concatenate(found_rows)
+    pair_y, pair_x, pair_channel = np.concatenate(found_y), np.concatenate(found_x), np.concatenate(found_channels)
+    key = (pair_y * distinct + pair_x) * len(CHANNELS) + pair_channel
+    order = np.lexsort((pair_row, key))
+    first_emission = order[np.r_[True, key[order][1:] != key[order][:-1]]] if order.shape[0] else order
+    _, entry_first = np.unique(local * len(KINDS) + kind, return_index=True)
+    return (
+        rows[entry_first],
+        item[entry_first],
+        kind[entry_first],
+        rows[pair_row[first_emission]],
+        distinct_items[pair_y[first_emission]],
+        distinct_items[pair_x[first_emission]],
+        pair_channel[first_emission].astype(np.int64),
+    )
+
+
 def batch_pairs(
     users: NDArray[np.int64],
     items: NDArray[np.int64],
@@ -250,7 +351,11 @@ def batch_pairs(
         session_ends = np.r_[session_starts[1:], size]
         for number in np.flatnonzero(capped).tolist():
             rows = np.arange(session_starts[number], session_ends[number], dtype=np.int64)
-            parts.append(_sequential(rows, items, kinds, ts, orders, config))
+            part = None
+            with_orders = np.any((kinds[rows] == _PURCHASE_CODE) & (orders[rows] != NO_ORDER))
+            if not with_orders and np.all(np.diff(ts[rows]) >= 0):
+                part = _capped_vectorised(rows, items, kinds, ts, config)
+            parts.append(_sequential(rows, items, kinds, ts, orders, config) if part is None else part)
     if not parts:
         empty = np.zeros(0, dtype=np.int64)
         return BatchPairs(session, opened_rows, empty, empty, empty, empty, empty, empty, empty)

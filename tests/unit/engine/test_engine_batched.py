@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,7 +23,9 @@ from stream.engine import (
     ProfileConfig,
     SessionConfig,
     read_taobao,
+    validate_many,
 )
+from stream.engine.columns import Codebook, validate_columns
 
 DIM = 4
 VECTORS = np.random.default_rng(7).standard_normal((8, DIM))
@@ -111,6 +114,7 @@ def test_batched_path_equals_per_event_path(rows, data, capacity, caps, decay):
         stream.insert(data.draw(st.integers(0, len(stream))), replay)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=4)))
     flush_at = data.draw(st.sampled_from([None, *range(len(cuts) + 1)]))  # a forced flush mid-way
+    read_at = data.draw(st.sampled_from([None, *range(len(cuts) + 1)]))  # counts read mid-way
     options = {"capacity": capacity, "max_items": caps[0], "max_pairs": caps[1]}
     options["half_life"] = 200.0 if decay else None
     engines = [
@@ -124,6 +128,8 @@ def test_batched_path_equals_per_event_path(rows, data, capacity, caps, decay):
         assert _report(reports[0]) == _report(reports[1])
         if number == flush_at:
             assert _report(engines[0].flush()) == _report(engines[1].flush())
+        if number == read_at:  # the batched store builds its objects here, then keeps counting
+            assert engines[0].store.items.keys() == engines[1].store.items.keys()
     assert _report(engines[0].flush()) == _report(engines[1].flush())
     batched, reference = engines
     assert_same_counts(batched, reference, exact=not decay)
@@ -183,3 +189,30 @@ def test_taobao_counts_equal_per_event_path(shared_data):
     assert engines[1].evictions() > 0  # the capacity bites, so the sketches' order rules matter
     assert engines[1].transactions() == 14_122
     assert_same_counts(*engines)
+
+
+@pytest.mark.parametrize("encode", [False, True], ids=["dicts", "json-bytes"])
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"order_id": None}, {"order_id": "o7"}, {"session_id": None, "price": None}, {"note": "x"}],
+    ids=["required-only", "order-none", "order", "optional-none", "unknown-field"],
+)
+def test_a_clean_batch_is_coded_like_record_by_record(encode, extra):
+    """Column-wise checks of a clean batch: the same events and codes as one record at a time."""
+    now = 2_000_000_000_000
+    records = [
+        {"event_id": f"e{n}", "user_id": f"u{n % 3}", "item_id": f"i{n % 5}", "kind": kind, "ts": now - n, **extra}
+        for n, kind in enumerate(["click", "cart", "purchase", "click", "click", "cart"])
+    ]
+    raws = [orjson.dumps(record) for record in records] if encode else records
+    expected, rejected = validate_many(raws, now_ms=now)
+    assert not rejected
+    books = {"users": Codebook(), "items": Codebook(), "orders": Codebook()}
+    columns, rejected = validate_columns(raws, now_ms=now, **books)
+    assert not rejected
+    assert [columns.event(row) for row in range(len(columns))] == expected
+    assert books["users"].names == ["u0", "u1", "u2"] and books["items"].names == ["i0", "i1", "i2", "i3", "i4"]
+    assert columns.items.tolist() == [0, 1, 2, 3, 4, 0]
+    bad = [*raws[:3], {**records[3], "ts": "yesterday"}, *raws[4:]]  # one bad record: per-record route
+    columns, rejected = validate_columns(bad, now_ms=now, **books)
+    assert [r.reason for r in rejected] == ["bad_format:ts"] and len(columns) == 5
