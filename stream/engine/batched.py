@@ -71,6 +71,76 @@ class UserTable:
     def ingest(self, columns: EventColumns, users: int) -> AppliedBatch:
         """Admit a batch (``users`` = size of the user codebook) and apply what the watermark passed."""
         self._grow(users)
+        if self._admit_all(columns):
+            admitted, duplicates, too_late = list(range(len(columns))), 0, []
+        else:
+            admitted, duplicates, too_late = self._admit(columns)
+        chosen = np.array(admitted, dtype=np.int64)
+        for name in _FIELDS:
+            self.pending[name] = np.concatenate(
+                [self.pending[name], getattr(columns, name)[chosen].astype(np.int64)]
+            )
+        self.pending_ids.extend(columns.event_ids[row] for row in admitted)
+        batch = self._drain(everything=False)
+        return AppliedBatch(
+            batch.users,
+            batch.items,
+            batch.kinds,
+            batch.ts,
+            batch.fresh,
+            batch.pairs,
+            admitted=len(admitted),
+            duplicates=duplicates,
+            too_late=tuple(too_late),
+        )
+
+    def _admit_all(self, columns: EventColumns) -> bool:
+        """Admit every row at once when none is a duplicate or too late (the usual batch), else
+        change nothing and say False: ``_admit`` then decides row by row."""
+        size = len(columns)
+        if not size:
+            return True
+        lateness = self.config.allowed_lateness_ms
+        order = np.argsort(columns.users, kind="stable")
+        users, ts = columns.users[order], columns.ts[order]
+        starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+        group = np.cumsum(np.r_[True, users[1:] != users[:-1]]) - 1
+        owners = users[starts].tolist()
+        floor = np.iinfo(np.int64).min // 2
+        before = np.array([floor if self.max_ts[u] is None else self.max_ts[u] for u in owners], dtype=np.int64)
+        applied = np.array(
+            [floor if self.applied_ts[u] is None else self.applied_ts[u] for u in owners], dtype=np.int64
+        )
+        # the largest time seen before each row: the user's, or an earlier row's of this batch
+        # (a running max per user: each user's times lifted above all earlier users')
+        width = int(ts.max()) - int(ts.min()) + 1
+        if width * len(owners) >= 1 << 61:
+            return False
+        shift = width * group
+        running = np.maximum.accumulate(ts + shift) - shift
+        largest = np.maximum(before[group], np.r_[floor, running[:-1]])
+        largest[starts] = before
+        late = (ts < largest - lateness) & (largest != floor)
+        if np.any(late | (ts < applied[group])):
+            return False
+        event_ids = columns.event_ids
+        ids = [event_ids[row] for row in order.tolist()]
+        bounds = [*starts.tolist(), size]
+        groups = []
+        for user, start, end in zip(owners, bounds, bounds[1:]):  # noqa: B905
+            own = ids[start:end]
+            if not self.known[user].isdisjoint(own) or len(set(own)) != len(own):
+                return False
+            groups.append(own)
+        newest = np.maximum.reduceat(ts, starts).tolist()
+        for user, own, latest in zip(owners, groups, newest, strict=True):
+            self.known[user].update(own)
+            previous = self.max_ts[user]
+            self.max_ts[user] = latest if previous is None else max(previous, latest)
+        return True
+
+    def _admit(self, columns: EventColumns) -> tuple[list[int], int, list[int]]:
+        """``UserActivity._admit`` row by row: admitted rows, duplicates, too-late rows in report order."""
         lateness = self.config.allowed_lateness_ms
         known, max_ts, applied_ts = self.known, self.max_ts, self.applied_ts
         admitted: list[int] = []
@@ -100,24 +170,7 @@ class UserTable:
             for user in user_list:
                 first_seen.setdefault(user, len(first_seen))
             too_late.sort(key=lambda row: (first_seen[user_list[row]], row))
-        chosen = np.array(admitted, dtype=np.int64)
-        for name in _FIELDS:
-            self.pending[name] = np.concatenate(
-                [self.pending[name], getattr(columns, name)[chosen].astype(np.int64)]
-            )
-        self.pending_ids.extend(columns.event_ids[row] for row in admitted)
-        batch = self._drain(everything=False)
-        return AppliedBatch(
-            batch.users,
-            batch.items,
-            batch.kinds,
-            batch.ts,
-            batch.fresh,
-            batch.pairs,
-            admitted=len(admitted),
-            duplicates=duplicates,
-            too_late=tuple(too_late),
-        )
+        return admitted, duplicates, too_late
 
     def flush(self) -> AppliedBatch:
         """Apply every waiting event (end of a replay)."""
@@ -190,10 +243,24 @@ class UserTable:
                 while len(recent) > capacity:
                     seen.discard(recent.popleft())
 
+    def _continuing(
+        self, tails: dict[str, NDArray[np.int64]], applied: dict[str, NDArray[np.int64]]
+    ) -> NDArray[np.bool_]:
+        """Tail rows whose session the applied rows continue (the user's first applied event is
+        within the session gap of the tail's last one); the other tails are closed sessions,
+        which would only be paired again to emit nothing new."""
+        tail_users, applied_users = tails["users"], applied["users"]
+        last = np.flatnonzero(np.r_[tail_users[1:] != tail_users[:-1], True])  # each user's tail is contiguous
+        first = np.flatnonzero(np.r_[True, applied_users[1:] != applied_users[:-1]])  # applied: by user, time
+        at = np.minimum(np.searchsorted(applied_users[first], tail_users[last]), first.shape[0] - 1)
+        same_user = applied_users[first][at] == tail_users[last]
+        within = applied["ts"][first][at] - tails["ts"][last] <= self.config.session_gap_ms
+        return np.isin(tail_users, tail_users[last][same_user & within])
+
     def _pair(self, applied: dict[str, NDArray[np.int64]]) -> AppliedBatch:
         tails = self.tails
-        touched = np.unique(applied["users"])
-        continuing = np.isin(tails["users"], touched)
+        touched = np.isin(tails["users"], np.unique(applied["users"]))
+        continuing = self._continuing(tails, applied) if touched.any() else touched
         rows = {name: np.concatenate([tails[name][continuing], applied[name]]) for name in _FIELDS}
         fresh = np.r_[
             np.zeros(int(continuing.sum()), dtype=bool), np.ones(applied["users"].shape[0], dtype=bool)
@@ -213,6 +280,6 @@ class UserTable:
             lengths = np.diff(np.r_[-1, ends])
             open_session = pairs.session == np.repeat(pairs.session[ends], lengths)
             self.tails = {
-                name: np.concatenate([tails[name][~continuing], rows[name][open_session]]) for name in _FIELDS
+                name: np.concatenate([tails[name][~touched], rows[name][open_session]]) for name in _FIELDS
             }
         return AppliedBatch(rows["users"], rows["items"], rows["kinds"], rows["ts"], fresh, pairs)

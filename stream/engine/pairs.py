@@ -90,20 +90,20 @@ def _capped_sessions(
     sessions: int,
     config: SessionConfig,
 ) -> NDArray[np.bool_]:
-    """Sessions where a cap may bind or time goes backwards: they take the sequential route."""
+    """Sessions where a cap may bind or time goes backwards: they take the capped routes."""
     capped = np.zeros(sessions, dtype=bool)
     backwards = np.flatnonzero((np.diff(ts) < 0) & (session[1:] == session[:-1]))
     capped[session[backwards + 1]] = True
     if config.max_items_per_session is None and config.max_pairs_per_event is None:
         return capped
-    local_items = np.unique(items, return_inverse=True)[1].astype(np.int64)
-    span = int(local_items.max()) + 1
-    per_item = np.unique(session * span + local_items)
+    span = int(items.max()) + 1
+    per_kind = np.unique((session * span + items) * len(KINDS) + kinds)  # distinct (session, item, kind)
     if config.max_items_per_session is not None:
-        distinct = np.bincount(per_item // span, minlength=sessions)
+        per_item = per_kind // len(KINDS)
+        first = np.r_[True, per_item[1:] != per_item[:-1]]
+        distinct = np.bincount(per_item[first] // span, minlength=sessions)
         capped |= distinct > config.max_items_per_session
     if config.max_pairs_per_event is not None:
-        per_kind = np.unique((session * span + local_items) * len(KINDS) + kinds)
         session_kind = (per_kind // (span * len(KINDS))) * len(KINDS) + per_kind % len(KINDS)
         counts = np.bincount(session_kind, minlength=sessions * len(KINDS))
         capped |= (counts.reshape(sessions, len(KINDS)) > config.max_pairs_per_event).any(axis=1)
