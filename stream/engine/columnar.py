@@ -56,10 +56,57 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+_RECENT_RUN = 1 << 16  # keys in the recent run before it may be merged into the large one
+
+
+def _search(keys: NDArray[np.int64], wanted: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    at = np.searchsorted(keys, wanted)
+    found = np.zeros(wanted.shape[0], dtype=bool)
+    inside = at < keys.shape[0]
+    found[inside] = keys[at[inside]] == wanted[inside]
+    return at, found
+
+
+def _runs(values: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Distinct values of a sorted array and how often each occurs (``np.unique`` without a sort)."""
+    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]]) if values.shape[0] else values
+    return values[starts], np.diff(np.r_[starts, values.shape[0]])
+
+
+def _merged(
+    keys: NDArray[np.int64],
+    sums: NDArray[np.float64],
+    at: NDArray[np.int64],
+    new_keys: NDArray[np.int64],
+    new_sums: NDArray[np.float64],
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Sorted ``keys`` with the sorted, absent ``new_keys`` inserted at ``at`` (searchsorted)."""
+    slots = at + np.arange(at.shape[0])
+    size = keys.shape[0] + slots.shape[0]
+    old = np.ones(size, dtype=bool)
+    old[slots] = False
+    merged_keys, merged_sums = np.empty(size, dtype=np.int64), np.empty(size, dtype=np.float64)
+    merged_keys[slots], merged_sums[slots] = new_keys, new_sums
+    merged_keys[old], merged_sums[old] = keys, sums
+    return merged_keys, merged_sums
+
+
 class CodedCounts:
     """Exact per-item counts by item code (see the module docstring); names come from ``names``."""
 
-    __slots__ = ("capacity", "names", "occurrences", "seen", "holds", "objects", "keys", "sums", "sizes")
+    __slots__ = (
+        "capacity",
+        "names",
+        "occurrences",
+        "seen",
+        "holds",
+        "objects",
+        "keys",
+        "sums",
+        "recent_keys",
+        "recent_sums",
+        "sizes",
+    )
 
     def __init__(self, capacity: int | None) -> None:
         self.capacity = capacity
@@ -68,8 +115,12 @@ class CodedCounts:
         self.seen = np.zeros((0, len(KINDS)), dtype=bool)  # a kind present, even at weight 0.0
         self.holds = np.zeros(0, dtype=bool)  # the item has counts here
         self.objects = np.zeros(0, dtype=bool)  # the item's state is an object in the store instead
+        # pair counts: a large sorted run and a small one of recently added keys (disjoint), merged
+        # when the small one grows, so that a batch does not copy every key ever counted
         self.keys = np.zeros(0, dtype=np.int64)
         self.sums = np.zeros(0, dtype=np.float64)
+        self.recent_keys = np.zeros(0, dtype=np.int64)
+        self.recent_sums = np.zeros(0, dtype=np.float64)
         self.sizes = np.zeros(0, dtype=np.int64)  # distinct partners per (item, channel) group
 
     def __len__(self) -> int:
@@ -112,19 +163,18 @@ class CodedCounts:
             self.objects[: len(names)] = np.fromiter((name in objects for name in names), bool, len(names))
 
     def locate(self, pair_keys: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
-        """Where each key is, or would be inserted, and whether it is there."""
-        at = np.searchsorted(self.keys, pair_keys)
-        found = np.zeros(pair_keys.shape[0], dtype=bool)
-        inside = at < self.keys.shape[0]
-        found[inside] = self.keys[at[inside]] == pair_keys[inside]
-        return at, found
+        """Where each key is (or goes), and whether it is there: a position in the large run
+        (>= 0), or ``-1 - position`` in the recent run."""
+        at, in_large = _search(self.keys, pair_keys)
+        recent_at, in_recent = _search(self.recent_keys, pair_keys)
+        return np.where(in_large, at, -1 - recent_at), in_large | in_recent
 
     def overflowing(self, pair_keys: NDArray[np.int64], found: NDArray[np.bool_]) -> NDArray[np.int64]:
         """Items (codes) of which some sketch would exceed its capacity by adding the distinct
         ``pair_keys`` (``found`` as ``locate`` says)."""
         if self.capacity is None or not pair_keys.shape[0]:
             return np.zeros(0, dtype=np.int64)
-        groups, added = np.unique(self.group_of(pair_keys[~found]), return_counts=True)
+        groups, added = _runs(self.group_of(pair_keys[~found]))
         over = groups[self.sizes[groups] + added > self.capacity]
         return np.unique(over // len(CHANNELS))
 
@@ -146,19 +196,25 @@ class CodedCounts:
             return
         groups = self.group_of(pair_keys)
         self.holds[groups // len(CHANNELS)] = True
-        self.sums[at[found]] += pair_sums[found]
+        large = found & (at >= 0)
+        self.sums[at[large]] += pair_sums[large]
+        recent = found & (at < 0)
+        self.recent_sums[-1 - at[recent]] += pair_sums[recent]
         fresh = ~found
-        grown, added = np.unique(groups[fresh], return_counts=True)
+        grown, added = _runs(groups[fresh])
         self.sizes[grown] += added
-        # merge the fresh keys in: one pass for both columns
-        slots = at[fresh] + np.arange(int(fresh.sum()))
-        size = self.keys.shape[0] + slots.shape[0]
-        old = np.ones(size, dtype=bool)
-        old[slots] = False
-        keys, sums = np.empty(size, dtype=np.int64), np.empty(size, dtype=np.float64)
-        keys[slots], sums[slots] = pair_keys[fresh], pair_sums[fresh]
-        keys[old], sums[old] = self.keys, self.sums
-        self.keys, self.sums = keys, sums
+        self.recent_keys, self.recent_sums = _merged(
+            self.recent_keys, self.recent_sums, -1 - at[fresh], pair_keys[fresh], pair_sums[fresh]
+        )
+        if self.recent_keys.shape[0] > max(_RECENT_RUN, self.keys.shape[0] // 4):
+            self._compact()
+
+    def _compact(self) -> None:
+        """Merge the recent run into the large one."""
+        at = np.searchsorted(self.keys, self.recent_keys)
+        self.keys, self.sums = _merged(self.keys, self.sums, at, self.recent_keys, self.recent_sums)
+        self.recent_keys = np.zeros(0, dtype=np.int64)
+        self.recent_sums = np.zeros(0, dtype=np.float64)
 
     def take(self, codes: NDArray[np.int64] | None = None) -> list[Taken]:
         """Remove the given items (all when None) and return each held one as (name, occurrences,
@@ -171,6 +227,7 @@ class CodedCounts:
         if not codes.shape[0]:
             return []
         names = self.names
+        self._compact()
         chosen = np.isin(self.item_of(self.keys), codes)
         keys, sums = self.keys[chosen], self.sums[chosen]
         self.keys, self.sums = self.keys[~chosen], self.sums[~chosen]
