@@ -111,48 +111,56 @@ class UserProfile:
         vectors: NDArray[np.floating] | None,
         categories: Sequence[str | None] | None = None,
     ) -> None:
-        """``update_many`` given as columns (item ids, kinds, times): the batched engine path."""
+        """``update_many`` given as columns (item ids, kinds, times): the batched engine path.
+
+        One step for the whole block: the reference time moves to the newest event (or stays,
+        if it is newer), the stored sums decay once to it, and each event adds
+        ``w_kind · 2^(−(T − t)/h) · v``: the same sums as event by event, in one matrix product.
+        """
+        if not len(items):
+            return
         config = self.config
-        weights = config.kind_weights
         short_h, long_h = config.short_half_life_ms, config.long_half_life_ms
-        missing = None if vectors is None else np.isnan(vectors[:, 0]).tolist()
-        for row, (item, kind, ts) in enumerate(zip(items, kinds, timestamps, strict=True)):
-            weight = weights.get(kind, 1.0)
-            reference = self.reference_ts
-            if reference is None:
-                self.reference_ts = reference = ts
-            elif ts > reference:
-                gap = ts - reference
-                self.short *= math.exp2(-gap / short_h)
-                self.long *= math.exp2(-gap / long_h)
-                self._decay_categories(math.exp2(-gap / long_h))
-                self.reference_ts = reference = ts
-            age = reference - ts
-            if vectors is not None and not missing[row]:  # type: ignore[index]
-                vector = vectors[row]
-                self.short += (weight * math.exp2(-age / short_h)) * vector
-                self.long += (weight * math.exp2(-age / long_h)) * vector
-            category = None if categories is None else categories[row]
-            if category:
-                self.categories[category] = self.categories.get(category, 0.0) + weight * math.exp2(
-                    -age / long_h
-                )
-            self._remember(item, kind, ts)
+        stamps = np.asarray(timestamps, dtype=np.int64)
+        newest = int(stamps.max())
+        reference = self.reference_ts
+        if reference is not None and newest > reference:
+            gap = newest - reference
+            self.short *= math.exp2(-gap / short_h)
+            self.long *= math.exp2(-gap / long_h)
+            factor = math.exp2(-gap / long_h)
+            for key in self.categories:
+                self.categories[key] *= factor
+        if reference is None or newest > reference:
+            self.reference_ts = reference = newest
+        kind_weights = config.kind_weights
+        weights = np.array([kind_weights.get(kind, 1.0) for kind in kinds], dtype=np.float64)
+        ages = (reference - stamps).astype(np.float64)
+        long_weights = weights * np.exp2(-ages / long_h)
+        if vectors is not None:
+            present = ~np.isnan(vectors[:, 0])
+            rows = vectors if present.all() else vectors[present]
+            self.short += (weights * np.exp2(-ages / short_h))[present] @ rows
+            self.long += long_weights[present] @ rows
+        if categories is not None:
+            affinity = self.categories
+            for category, weight in zip(categories, long_weights.tolist(), strict=True):
+                if category:
+                    affinity[category] = affinity.get(category, 0.0) + weight
+        self._remember(items, kinds, timestamps)
 
-    def _decay_categories(self, factor: float) -> None:
-        for key in self.categories:
-            self.categories[key] *= factor
-
-    def _remember(self, item: str, kind: str, ts: int) -> None:
+    def _remember(self, items: Sequence[str], kinds: Sequence[str], timestamps: Sequence[int]) -> None:
         recent = self.recent
-        recent.append((item, kind, ts))
+        recent.extend(zip(items, kinds, (int(ts) for ts in timestamps), strict=True))
         if len(recent) > self.config.recent_capacity:
-            del recent[0]
-        if kind == PURCHASE:
-            self.purchased.pop(item, None)
-            self.purchased[item] = ts
-            if len(self.purchased) > self.config.purchased_capacity:
-                del self.purchased[next(iter(self.purchased))]
+            del recent[: len(recent) - self.config.recent_capacity]
+        purchased = self.purchased
+        for item, kind, ts in zip(items, kinds, timestamps, strict=True):
+            if kind == PURCHASE:
+                purchased.pop(item, None)
+                purchased[item] = int(ts)
+                if len(purchased) > self.config.purchased_capacity:
+                    del purchased[next(iter(purchased))]
 
     # -- reading ---------------------------------------------------------------------------
 
