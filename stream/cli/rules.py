@@ -120,6 +120,9 @@ def bench_engine_command(
     console.print_json(orjson.dumps(results).decode())
 
 
+SWEEP_BATCHES = (2_000, 10_000, 20_000)  # the counting path at other batch sizes, beside the default 5,000
+
+
 def _best_seconds(run, repeats: int) -> float:  # type: ignore[no-untyped-def]
     import time
 
@@ -135,6 +138,7 @@ def run_engine_benchmark(data_dir: Path, *, repeats: int, console=console) -> di
     """Measure the figures of ``xsell bench engine`` (mlxtend is imported here only, never by the engine)."""
     import os
     import platform
+    import time
     from datetime import UTC, datetime
 
     import numpy as np
@@ -164,15 +168,23 @@ def run_engine_benchmark(data_dir: Path, *, repeats: int, console=console) -> di
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     batch = 5000
 
-    def replay(profiles: ProfileConfig | None, batched: bool = True) -> None:
+    def replay(profiles: ProfileConfig | None, batched: bool = True, size: int = batch) -> AssociationEngine:
         engine = AssociationEngine(
             EngineConfig(profiles=profiles, batched=batched),
             item_vectors=lambda ids: vectors[[row_of[item] for item in ids]],
             item_categories=categories.get,
         )
-        for start in range(0, len(events), batch):
-            engine.process(events[start : start + batch], now_ms=now_ms)
+        for start in range(0, len(events), size):
+            engine.process(events[start : start + size], now_ms=now_ms)
         engine.flush()
+        return engine
+
+    def first_read() -> float:
+        """Seconds to build every per-item state object once after a counting replay."""
+        engine = replay(None)
+        start = time.perf_counter()
+        len(engine.store.items)
+        return time.perf_counter() - start
 
     def validate_only() -> None:
         for start in range(0, len(events), batch):
@@ -198,11 +210,17 @@ def run_engine_benchmark(data_dir: Path, *, repeats: int, console=console) -> di
         return len(engine.rules(min_support=0.001))
 
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("bench engine", total=7)
+        task = progress.add_task("bench engine", total=8 + len(SWEEP_BATCHES))
         validation_s = _best_seconds(validate_only, repeats)
         progress.advance(task)
         counting_s = _best_seconds(lambda: replay(None), repeats)
         progress.advance(task)
+        first_read_s = min(first_read() for _ in range(repeats))
+        progress.advance(task)
+        by_batch = {}
+        for size in SWEEP_BATCHES:
+            by_batch[str(size)] = len(events) / _best_seconds(lambda size=size: replay(None, size=size), repeats)
+            progress.advance(task)
         full_s = _best_seconds(lambda: replay(ProfileConfig()), repeats)
         progress.advance(task)
         per_event_counting_s = _best_seconds(lambda: replay(None, batched=False), repeats)
@@ -231,6 +249,10 @@ def run_engine_benchmark(data_dir: Path, *, repeats: int, console=console) -> di
             "counting_path_events_per_s": len(events) / counting_s,
             "full_path_events_per_s": len(events) / full_s,
             "counting_vs_validation_only": validation_s / counting_s,
+            "batch_size": batch,
+            "counting_path_events_per_s_by_batch_size": by_batch,
+            "first_read_of_all_item_states_s": first_read_s,
+            "counting_path_with_first_read_events_per_s": len(events) / (counting_s + first_read_s),
             "per_event_path_counting_events_per_s": len(events) / per_event_counting_s,
             "per_event_path_full_events_per_s": len(events) / per_event_full_s,
             "counting_speedup_vs_per_event_path": per_event_counting_s / counting_s,

@@ -233,16 +233,17 @@ class CodedCounts:
         self.keys, self.sums = self.keys[~chosen], self.sums[~chosen]
         groups = self.group_of(keys)
         partners = [names[code] for code in self.partner_of(keys).tolist()]
-        bounds = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1], True]).tolist() if keys.shape[0] else [0]
+        bounds = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1], True]) if keys.shape[0] else np.zeros(1, int)
+        totals = np.add.reduceat(sums, bounds[:-1]).tolist() if keys.shape[0] else []
         sketches: dict[int, dict[str, SpaceSaving]] = {}
         values = sums.tolist()
-        for start, end in zip(bounds[:-1], bounds[1:], strict=True):
-            item, channel = divmod(int(groups[start]), len(CHANNELS))
+        starts, ends = bounds[:-1].tolist(), bounds[1:].tolist()
+        for start, end, group, total in zip(starts, ends, groups[bounds[:-1]].tolist(), totals, strict=True):
+            item, channel = divmod(group, len(CHANNELS))
             sketch = SpaceSaving(self.capacity)
             sketch.counts = dict(zip(partners[start:end], values[start:end], strict=True))
             sketch.errors = dict.fromkeys(sketch.counts, 0.0)
-            for value in values[start:end]:
-                sketch.total += value
+            sketch.total = total
             sketches.setdefault(item, {})[CHANNELS[channel]] = sketch
         taken = []
         occurrences, seen = self.occurrences[codes].tolist(), self.seen[codes].tolist()
