@@ -191,6 +191,15 @@ class ItemIndex:
                 vectors[found] = self._vectors[rows]
         return vectors, metadata
 
+    def metadata_many(self, item_ids: Sequence[str]) -> list[Mapping[str, Any] | None]:
+        """Metadata of many ids under one lock (None for ids not in the index): ``lookup``
+        without the vectors, for callers that only filter (the ranking's catalog)."""
+        row_of, metadata = self._row_of, self._metadata
+        with self._lock:
+            return [
+                None if item_id not in row_of else metadata.get(item_id, EMPTY_METADATA) for item_id in item_ids
+            ]
+
     def _row(self, item_id: str) -> int:
         row = self._row_of.get(item_id)
         if row is None:

@@ -191,5 +191,6 @@ def test_lookup_of_many_ids_matches_the_single_id_accessors(filled) -> None:
             assert np.isnan(found[row]).all() and metadata[row] is None
     assert metadata[0] == {"category": "moved"} and np.allclose(found[0], unit(np.ones(DIM)), atol=1e-6)
     assert np.allclose(found[3], unit(vectors[3]), atol=1e-6)
+    assert index.metadata_many(wanted) == metadata  # the same, without the vectors
     empty, none = index.lookup([])
-    assert empty.shape == (0, DIM) and none == []
+    assert empty.shape == (0, DIM) and none == [] and index.metadata_many([]) == []
