@@ -130,6 +130,11 @@ app = XsellApp(
     stream_wait_empty=True,  # stop and rebalance only once taken events are processed
     stream_ack_exceptions=False,
     producer_linger_ms=5,
+    # A batch writes hundreds of user states (~7 KB each) and answers at once: with the
+    # default 16 KiB per partition batch, sends waited for room in the accumulator (answers
+    # took 4.1 of 33 s in a pipeline run, 1.1 s with this). Half the broker's default
+    # message.max.bytes, so one record batch always fits.
+    producer_max_batch_size=512 * 1024,
     producer_max_request_size=4 * 1024 * 1024,
     table_cleanup_interval=30.0,
     Worker=XsellWorker,

@@ -29,7 +29,7 @@ import asyncio
 import logging
 import struct
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -334,7 +334,7 @@ class _IndexCatalog:
         index = replica.index
         if index is None:
             return [None] * len(item_ids)
-        _, metadata = index.lookup(item_ids)
+        metadata = index.metadata_many(item_ids)
         return [
             None if meta is None else ItemInfo(in_stock=bool(meta.get("in_stock", True)), category=meta.get("category"))
             for meta in metadata
@@ -371,6 +371,21 @@ async def process_batch(batch: Sequence[Any]) -> None:
     """Everything one batch does; see the module docstring."""
     now_ms = int(time.time() * 1000)
     by_user: dict[bytes, list[Answer]] = defaultdict(list)
+    consumed: Counter[tuple[str, str]] = Counter()  # (kind, outcome): one metric update each, not per event
+    try:
+        await _validate_all(batch, now_ms, by_user, consumed)
+        await _resend_outboxes()
+        if not by_user:
+            return
+        await _process_users(by_user, consumed)
+    finally:
+        for (kind, outcome), count in consumed.items():
+            metrics.events_consumed.labels(kind=kind, outcome=outcome).inc(count)
+
+
+async def _validate_all(
+    batch: Sequence[Any], now_ms: int, by_user: dict[bytes, list[Answer]], consumed: Counter[tuple[str, str]]
+) -> None:
     for event in batch:
         message = event.message
         _next_offset[message.tp] = max(_next_offset.get(message.tp, 0), message.offset + 1)
@@ -380,7 +395,7 @@ async def process_batch(batch: Sequence[Any]) -> None:
                 raise InvalidEvent("unknown_kind", f"topic {message.topic}")
             valid = validate_event(message.value or b"", kind=kind, now_ms=now_ms, config=VALIDATION)
         except InvalidEvent as exc:
-            metrics.events_consumed.labels(kind=kind or "unknown", outcome="dead_letter").inc()
+            consumed[kind or "unknown", "dead_letter"] += 1
             await dead_letter(message, exc.reason, exc.detail)
             continue
         by_user[valid.user_id.encode()].append(Answer(valid, event))
@@ -388,10 +403,9 @@ async def process_batch(batch: Sequence[Any]) -> None:
         partition_state.last_input = time.monotonic()
         if partition_state.max_ts is None or valid.ts > partition_state.max_ts:
             partition_state.max_ts = valid.ts
-    await _resend_outboxes()
-    if not by_user:
-        return
 
+
+async def _process_users(by_user: dict[bytes, list[Answer]], consumed: Counter[tuple[str, str]]) -> None:
     profile_config = _profile_config()
     work = Work()
     answered: list[Answer] = []
@@ -404,11 +418,11 @@ async def process_batch(batch: Sequence[Any]) -> None:
         for answer in answers:
             kind = answer.event.kind
             if answer.event.event_id in late:
-                metrics.events_consumed.labels(kind=kind, outcome="dead_letter").inc()
+                consumed[kind, "dead_letter"] += 1
                 await dead_letter(answer.source.message, "too_late", "older than the allowed lateness")
                 continue
             outcome = "duplicate" if answer.event.event_id in duplicates else "ok"
-            metrics.events_consumed.labels(kind=kind, outcome=outcome).inc()
+            consumed[kind, outcome] += 1
             answered.append(answer)
         work.absorb(user_key, state, result, source.message.partition)
         work.states[user_key] = (state, source)
@@ -529,10 +543,9 @@ def _rank(
         trending=trending,
         config=RankingConfig(top_k=k),
     )
-    for row in ranked:
-        for item in row:
-            for reason in item["reasons"]:
-                metrics.candidates.labels(source=_source_of(reason)).inc()
+    sources = Counter(_source_of(reason) for row in ranked for item in row for reason in item["reasons"])
+    for source, count in sources.items():
+        metrics.candidates.labels(source=source).inc(count)
     return ranked
 
 
