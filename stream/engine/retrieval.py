@@ -17,6 +17,7 @@ The depths the stream uses live here as named constants.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -172,7 +173,7 @@ def best_lift_rules(
 def trending_items(occurrences: Iterable[tuple[str, Mapping[str, float]]], k: int) -> list[tuple[str, float]]:
     """The ``k`` items in the most transactions (all kinds summed), ties by item id."""
     totals = ((item, sum(kinds.values())) for item, kinds in occurrences)
-    return sorted(totals, key=lambda pair: (-pair[1], pair[0]))[:k]
+    return heapq.nsmallest(k, totals, key=lambda pair: (-pair[1], pair[0]))  # sorted(...)[:k] without the sort
 
 
 def blend_query_vector(
