@@ -2,12 +2,14 @@
 
 It keeps, per user, what ``UserActivity`` keeps (the id memory, the largest time seen, the
 events waiting for the watermark, the open session), but as shared columns, so a batch is
-admitted in one tight loop and ordered, split into sessions and paired with numpy
-(``stream.engine.pairs``) instead of one Python step per event and pair. Admission follows
-``UserActivity._admit`` rule for rule (duplicate before too-late, the watermark moving with
-each admitted event, nothing older than an applied event), the drain applies, per user, the
-waiting events below the watermark in ``(ts, event_id)`` order, and each user's open session
-is put back in front of its next applied events so that sessions continue across batches.
+admitted, ordered, split into sessions and paired with numpy (``stream.engine.pairs``)
+instead of one Python step per event and pair. Admission follows ``UserActivity._admit``
+rule for rule (duplicate before too-late, the watermark moving with each admitted event,
+nothing older than an applied event): a batch where no row is a duplicate or too late is
+admitted at once, any other row by row. The drain applies, per user, the waiting events
+below the watermark in ``(ts, event_id)`` order, and each user's open session is put back
+in front of its next applied events when they continue it, so that sessions continue
+across batches.
 """
 
 from __future__ import annotations

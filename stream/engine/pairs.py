@@ -13,10 +13,13 @@ the first k-event of X after i0. Purchase lines of one order add, for both direc
 the later of the two items' first lines in that order; the earlier of both wins. An item's
 occurrence as kind k is its first k-event in the session. The caps never bind in a session
 with at most ``max_items_per_session`` distinct items and at most ``max_pairs_per_event``
-distinct items per kind, so only such sessions (and only if their times are non-decreasing
-in apply order, which only a forced ``flush`` can break) are computed here; every other
-session goes through ``UserActivity._apply`` itself, event by event. The property tests
-compare both paths on random logs.
+distinct items per kind, so such sessions (if their times are non-decreasing in apply order,
+which only a forced ``flush`` can break) are computed that way. Sessions where a cap may
+bind go through a dense recency window (``_capped_vectorised``: per event and item, the
+item's latest position and its rank among the items seen, as ``UserActivity._apply`` walks
+them); sessions with order ids or backward times, or too large for the window, go through
+``UserActivity._apply`` itself, event by event. The property tests compare all routes on
+random logs.
 """
 
 from __future__ import annotations
@@ -279,37 +282,26 @@ def _capped_vectorised(
         _recency_window(events, local, kind == code, distinct, config.max_pairs_per_event) for code in range(len(KINDS))
     ]
     at = np.arange(events)
-    found_rows: list[NDArray[np.int64]] = []
-    found_y: list[NDArray[np.int64]] = []
-    found_x: list[NDArray[np.int64]] = []
-    found_channels: list[NDArray[np.int64]] = []
-    for antecedent in range(len(KINDS)):
-        latest, inside = windows[antecedent]
-        present = (latest >= 0) & inside
-        present[at, local] = False
-        same_time = present & (stamp[np.maximum(latest, 0)] == stamp[:, None])
-        for consequent in range(len(KINDS)):
-            channel = int(_CHANNEL_OF_KINDS[antecedent, consequent])
-            if channel == _NO_CHANNEL:
-                continue
-            # event p of the consequent kind pairs (Y as antecedent, seen before) -> its item
-            events_p, partners = np.nonzero(present & (kind == consequent)[:, None])
-            found_rows.append(events_p)
-            found_y.append(partners)
-            found_x.append(local[events_p])
-            found_channels.append(np.full(events_p.shape[0], channel))
-        for consequent in range(len(KINDS)):
-            channel = int(_CHANNEL_OF_KINDS[consequent, antecedent])
-            if channel == _NO_CHANNEL:
-                continue
-            # event p of the antecedent kind pairs its item -> (Z seen as consequent at its time)
-            events_p, partners = np.nonzero(same_time & (kind == consequent)[:, None])
-            found_rows.append(events_p)
-            found_y.append(local[events_p])
-            found_x.append(partners)
-            found_channels.append(np.full(events_p.shape[0], channel))
-    pair_row = np.concatenate(found_rows)
-    pair_y, pair_x, pair_channel = np.concatenate(found_y), np.concatenate(found_x), np.concatenate(found_channels)
+    found: list[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], int]] = []  # rows, y, x, channel
+    for seen_kind in range(len(KINDS)):
+        latest, inside = windows[seen_kind]
+        seen = (latest >= 0) & inside
+        seen[at, local] = False  # the event's own item is never its partner
+        seen_now = seen & (stamp[np.maximum(latest, 0)] == stamp[:, None])
+        for event_kind in range(len(KINDS)):
+            of_kind = (kind == event_kind)[:, None]
+            channel = int(_CHANNEL_OF_KINDS[seen_kind, event_kind])
+            if channel != _NO_CHANNEL:  # the event as consequent: (Y seen as seen_kind) -> its item
+                events_p, partners = np.nonzero(seen & of_kind)
+                found.append((events_p, partners, local[events_p], channel))
+            channel = int(_CHANNEL_OF_KINDS[event_kind, seen_kind])
+            if channel != _NO_CHANNEL:  # the event as antecedent: its item -> (Z seen as seen_kind now)
+                events_p, partners = np.nonzero(seen_now & of_kind)
+                found.append((events_p, local[events_p], partners, channel))
+    pair_row = np.concatenate([rows_p for rows_p, _, _, _ in found])
+    pair_y = np.concatenate([y for _, y, _, _ in found])
+    pair_x = np.concatenate([x for _, _, x, _ in found])
+    pair_channel = np.concatenate([np.full(rows_p.shape[0], channel) for rows_p, _, _, channel in found])
     key = (pair_y * distinct + pair_x) * len(CHANNELS) + pair_channel
     order = np.lexsort((pair_row, key))
     first_emission = order[np.r_[True, key[order][1:] != key[order][:-1]]] if order.shape[0] else order
