@@ -67,7 +67,8 @@ class XsellWorker(faust.Worker):
 
 class XsellConsumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer, except that a stream partition without a committed offset
-    is read from its beginning after every rebalance.
+    is read from its beginning after every rebalance, and that the commit before a
+    rebalance or a stop is never skipped.
 
     While a rebalance or recovery suspends the flow, Faust drops the records its fetcher
     delivers but still advances its read position, counting on the seek to the committed
@@ -78,6 +79,18 @@ class XsellConsumer(faust_aiokafka.Consumer):
     partitions lost, N 4,399 instead of 5,000). With ``auto_offset_reset`` earliest such a
     partition belongs at its beginning, so it is sought there explicitly.
     """
+
+    async def commit_and_end_transactions(self) -> None:
+        """The last commit of ``wait_empty``: before a rebalance hands partitions over, and at stop.
+
+        Faust's ``commit`` returns without committing when another commit is in flight (the
+        periodic one started before the last acks), so the offsets of the last batch could
+        stay uncommitted and the partitions' next owner answered those events again. Wait
+        for the commit in flight, then commit what is acked.
+        """
+        while self._commit_fut is not None:
+            await self.maybe_wait_for_commit_to_finish()
+        await super().commit_and_end_transactions()
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         committed = await super().seek_to_committed()
