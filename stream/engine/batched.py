@@ -73,6 +73,8 @@ class UserTable:
     def ingest(self, columns: EventColumns, users: int) -> AppliedBatch:
         """Admit a batch (``users`` = size of the user codebook) and apply what the watermark passed."""
         self._grow(users)
+        admitted: list[int]
+        too_late: list[int]
         if self._admit_all(columns):
             admitted, duplicates, too_late = list(range(len(columns))), 0, []
         else:

@@ -325,10 +325,14 @@ class CooccurrenceStore:
         path; the rest stay columns (``CodedCounts``).
         """
         keys, inverse = np.unique(occurrence_items * len(KINDS) + occurrence_kinds, return_inverse=True)
-        occurrence_sums = np.bincount(inverse.ravel(), weights=occurrence_weights, minlength=keys.shape[0])
+        occurrence_sums = np.asarray(
+            np.bincount(inverse.ravel(), weights=occurrence_weights, minlength=keys.shape[0]), dtype=np.float64
+        )
         occurrence_items, occurrence_kinds = keys // len(KINDS), keys % len(KINDS)
         pair_keys, inverse = np.unique(CodedCounts.pair_keys(antecedents, channels, consequents), return_inverse=True)
-        pair_sums = np.bincount(inverse.ravel(), weights=weights, minlength=pair_keys.shape[0])
+        pair_sums = np.asarray(
+            np.bincount(inverse.ravel(), weights=weights, minlength=pair_keys.shape[0]), dtype=np.float64
+        )
         pair_items = CodedCounts.item_of(pair_keys)
         coded = self._coded
         if coded is None:

@@ -22,6 +22,7 @@ import math
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import orjson
@@ -41,7 +42,7 @@ DEFAULT_PURCHASED_CAPACITY = 500
 PROFILE_MAGIC = b"XUPF"
 PROFILE_VERSION = 1
 _HEADER = struct.Struct("<4sBBHqdd")  # magic, version, dtype code, d, T, |short|, |long|
-_DTYPES = {1: np.dtype("<f2"), 2: np.dtype("<f4")}
+_DTYPES: dict[int, np.dtype[Any]] = {1: np.dtype("<f2"), 2: np.dtype("<f4")}
 _DTYPE_CODES = {np.dtype("<f2"): 1, np.dtype("<f4"): 2}
 
 

@@ -118,8 +118,8 @@ class _RuleRows:
 
     def metrics(self) -> tuple[list[float], list[float], list[float], list[float]]:
         """Support, confidence, lift and llr of every row (one ``association_metrics`` call)."""
-        columns = (np.array(values, dtype=np.float64) for values in (self.n_ab, self.n_a, self.n_b))
-        metrics = association_metrics(*columns, self.transactions)
+        n_ab, n_a, n_b = (np.array(values, dtype=np.float64) for values in (self.n_ab, self.n_a, self.n_b))
+        metrics = association_metrics(n_ab, n_a, n_b, self.transactions)
         return tuple(metrics[name].tolist() for name in ("support", "confidence", "lift", "llr"))  # type: ignore[return-value]
 
 
