@@ -13,6 +13,7 @@ error, then the m largest keys are kept. The bounds add up, so the merged sketch
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping
 from typing import Any
 
@@ -106,9 +107,11 @@ class SpaceSaving:
 
     def top(self, k: int | None = None) -> list[tuple[str, float, float]]:
         """``(key, estimate, error)`` by estimate descending, key ascending on ties."""
-        ranked = sorted(self.counts.items(), key=lambda pair: (-pair[1], pair[0]))
-        if k is not None:
-            ranked = ranked[:k]
+        order = lambda pair: (-pair[1], pair[0])  # noqa: E731
+        if k is not None and k < len(self.counts):
+            ranked = heapq.nsmallest(k, self.counts.items(), key=order)  # sorted(...)[:k] without the sort
+        else:
+            ranked = sorted(self.counts.items(), key=order)
         return [(key, count, self.errors[key]) for key, count in ranked]
 
     def merge(self, other: SpaceSaving) -> SpaceSaving:
