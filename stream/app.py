@@ -107,13 +107,14 @@ class XsellTransport(faust_aiokafka.Transport):
 
 
 class XsellApp(faust.App):
-    """Faust's App, which first makes sure xsell's topics exist (with the right partitions
-    and compaction) so the consumer subscribes to topics that are there, and which consumes
-    through ``XsellConsumer``."""
+    """Faust's App, which first makes sure xsell's topics and its tables' changelogs exist
+    (with the right partitions and compaction) so the consumer subscribes to topics that are
+    there, and which consumes through ``XsellConsumer``."""
 
     async def on_first_start(self) -> None:
         await super().on_first_start()
-        await ensure_topics(settings)
+        changelogs = [table.changelog_topic.get_topic_name() for table in self.tables.values()]
+        await ensure_topics(settings, changelogs=changelogs)
 
     def _new_transport(self) -> TransportT:
         return XsellTransport(self.conf.broker_consumer, self)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -69,21 +70,29 @@ def topic_config(spec: TopicSpec) -> dict[str, str]:
     return {}
 
 
-async def create_topics(settings: Settings) -> list[str]:
-    """Create the topics that do not exist yet; return the names created."""
+async def create_topics(settings: Settings, changelogs: Sequence[str] = ()) -> list[str]:
+    """Create the topics that do not exist yet; return the names created.
+
+    ``changelogs``: the worker's table changelog topics (full names), created compacted with
+    the same partitions. Faust would create them itself, but only after its consumer has
+    fetched metadata without them; a table write then saw "0 partitions" and failed until the
+    next metadata refresh (a CI run lost a co-occurrence batch to it).
+    """
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, **admin_security(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
+        wanted = [(settings.topic(spec.name), topic_config(spec)) for spec in TOPICS]
+        wanted += [(name, topic_config(TopicSpec(name, compacted=True))) for name in changelogs]
         missing = [
             NewTopic(
-                settings.topic(spec.name),
+                name,
                 num_partitions=settings.partitions,
                 replication_factor=settings.replication_factor,
-                topic_configs=topic_config(spec),
+                topic_configs=config,
             )
-            for spec in TOPICS
-            if settings.topic(spec.name) not in existing
+            for name, config in wanted
+            if name not in existing
         ]
         if missing:
             await admin.create_topics(missing)
@@ -112,13 +121,14 @@ async def check_copartitioning(settings: Settings) -> dict[str, int]:
     return counts
 
 
-async def ensure_topics(settings: Settings, retry_every_s: float = 5.0) -> None:
-    """Create missing topics and check co-partitioning, retrying while Kafka is unreachable."""
+async def ensure_topics(settings: Settings, retry_every_s: float = 5.0, changelogs: Sequence[str] = ()) -> None:
+    """Create missing topics (and ``changelogs``, see ``create_topics``) and check
+    co-partitioning, retrying while Kafka is unreachable."""
     from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
     while True:
         try:
-            created = await create_topics(settings)
+            created = await create_topics(settings, changelogs)
         except TopicAlreadyExistsError:
             continue  # another worker created one between our listing and creating
         except (KafkaConnectionError, KafkaError, OSError) as exc:
