@@ -107,8 +107,9 @@ class UserTable:
         lateness = self.config.allowed_lateness_ms
         order = np.argsort(columns.users, kind="stable")
         users, ts = columns.users[order], columns.ts[order]
-        starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
-        group = np.cumsum(np.r_[True, users[1:] != users[:-1]]) - 1
+        first_of_user = np.r_[True, users[1:] != users[:-1]]
+        starts = np.flatnonzero(first_of_user)
+        group = np.cumsum(first_of_user) - 1
         owners = users[starts].tolist()
         floor = np.iinfo(np.int64).min // 2
         before = np.array([floor if self.max_ts[u] is None else self.max_ts[u] for u in owners], dtype=np.int64)

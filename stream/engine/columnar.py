@@ -30,7 +30,7 @@ from stream.engine.events import KINDS
 from stream.engine.heavyhitters import SpaceSaving
 from stream.engine.sessions import CHANNELS
 
-__all__ = ["CodedCounts", "collector_paused"]
+__all__ = ["CodedCounts", "Taken", "collector_paused"]
 
 _PARTNER_BITS = 32  # key = (item * channels + channel) << 32 | partner
 _PARTNER_MASK = (1 << _PARTNER_BITS) - 1

@@ -35,7 +35,7 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
-from stream.engine.columnar import CodedCounts, collector_paused
+from stream.engine.columnar import CodedCounts, Taken, collector_paused
 from stream.engine.errors import EngineConfigError, StateFormatError
 from stream.engine.events import KINDS
 from stream.engine.heavyhitters import SpaceSaving
@@ -233,6 +233,13 @@ class TransactionTally:
         return self._total
 
 
+def _summed(keys: NDArray[np.int64], weights: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Distinct keys (sorted) and the summed weights of each."""
+    distinct, inverse = np.unique(keys, return_inverse=True)
+    sums = np.bincount(inverse.ravel(), weights=weights, minlength=distinct.shape[0])
+    return distinct, np.asarray(sums, dtype=np.float64)
+
+
 class CooccurrenceStore:
     """All ``ItemAssociations`` of one partition (or of everything, offline).
 
@@ -257,7 +264,7 @@ class CooccurrenceStore:
             self._coded = None
         return self._items
 
-    def _adopt(self, taken: list[tuple[str, dict[str, float], dict[str, SpaceSaving]]]) -> None:
+    def _adopt(self, taken: list[Taken]) -> None:
         for name, occurrences, sketches in taken:
             state = self._items[name] = ItemAssociations(name)
             state.occurrences = occurrences
@@ -324,15 +331,9 @@ class CooccurrenceStore:
         objects, and items one of whose sketches this batch would make evict, take the object
         path; the rest stay columns (``CodedCounts``).
         """
-        keys, inverse = np.unique(occurrence_items * len(KINDS) + occurrence_kinds, return_inverse=True)
-        occurrence_sums = np.asarray(
-            np.bincount(inverse.ravel(), weights=occurrence_weights, minlength=keys.shape[0]), dtype=np.float64
-        )
+        keys, occurrence_sums = _summed(occurrence_items * len(KINDS) + occurrence_kinds, occurrence_weights)
         occurrence_items, occurrence_kinds = keys // len(KINDS), keys % len(KINDS)
-        pair_keys, inverse = np.unique(CodedCounts.pair_keys(antecedents, channels, consequents), return_inverse=True)
-        pair_sums = np.asarray(
-            np.bincount(inverse.ravel(), weights=weights, minlength=pair_keys.shape[0]), dtype=np.float64
-        )
+        pair_keys, pair_sums = _summed(CodedCounts.pair_keys(antecedents, channels, consequents), weights)
         pair_items = CodedCounts.item_of(pair_keys)
         coded = self._coded
         if coded is None:
