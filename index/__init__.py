@@ -8,6 +8,7 @@ Public API (everything else is private to the package)::
         .delete(ids) -> int
         .query(vectors, k, *, exclude=None, predicate=None) -> QueryResult (rows of (id, score))
         .query_one(vector, k, ...) -> list[(id, score)]
+        .query_arrays(vectors, k) -> NeighbourArrays (.ids, .scores arrays; no filters)
         .save(dir, *, source_offsets=None)     ItemIndex.load(dir, *, expected_dim, expected_model_version)
         len(), in, .ids(), .vector(id), .metadata(id), .last_query_report, .source_offsets
     ExactIndex(vectors, ids).query(queries, k); exact_search(vectors, ids, queries, k)
@@ -37,7 +38,7 @@ from index.errors import (
 )
 from index.exact import ExactIndex, exact_search, exact_top_k
 from index.hnsw import ItemIndex, Predicate
-from index.results import Neighbour, QueryPath, QueryReport, QueryResult
+from index.results import Neighbour, NeighbourArrays, QueryPath, QueryReport, QueryResult
 from index.snapshot import SnapshotManifest, read_manifest
 from index.synthetic import clustered_vectors
 
@@ -53,6 +54,7 @@ __all__ = [
     "ItemIndex",
     "ItemIndexError",
     "Neighbour",
+    "NeighbourArrays",
     "Predicate",
     "QueryPath",
     "QueryReport",

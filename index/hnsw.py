@@ -52,7 +52,7 @@ from index.config import (
 )
 from index.errors import InvalidInputError, SnapshotCorruptError, SnapshotError, UnknownItemError
 from index.exact import exact_top_k
-from index.results import Neighbour, QueryPath, QueryReport, QueryResult
+from index.results import Neighbour, NeighbourArrays, QueryPath, QueryReport, QueryResult, neighbour_rows
 from index.snapshot import SnapshotManifest, check_offsets, open_snapshot, publish_snapshot
 from index.vectors import as_checked_rows, as_unit_rows
 
@@ -339,6 +339,21 @@ class ItemIndex:
         """``query`` for one vector: its row of ``(item_id, similarity)``."""
         return self.query(np.asarray(vector).reshape(1, -1), k, exclude=exclude, predicate=predicate)[0]
 
+    def query_arrays(self, vectors: np.ndarray, k: int) -> NeighbourArrays:
+        """``query`` without filters, answered as arrays: ``ids`` (object) and ``scores``
+        (float32), both ``(queries, min(k, live items))``, best first.
+
+        The same search as ``query`` (HNSW, or exact search where ``query`` would use it);
+        it skips building a tuple per neighbour, which is most of the wrapper's own cost.
+        """
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+        queries = as_checked_rows(vectors, self.dim, what="queries")
+        with self._lock:
+            rows, scores, report = self._nearest(queries, k)
+            self.last_query_report = report
+            return NeighbourArrays(self._row_ids[rows], scores, report)
+
     @staticmethod
     def _exclusions(
         exclude: Collection[str] | Sequence[Collection[str]] | None, rows: int
@@ -366,6 +381,9 @@ class ItemIndex:
         exclusions: list[Collection[str]] | None,
         predicate: Predicate | None,
     ) -> QueryResult:
+        if exclusions is None and predicate is None:
+            rows, scores, report = self._nearest(queries, k)
+            return QueryResult(self._rows_as_neighbours(rows, scores), report)
         count = queries.shape[0]
         live = len(self._row_of)
         if count == 0 or live == 0:
@@ -374,9 +392,30 @@ class ItemIndex:
             return self._exact(queries, k, exclusions, predicate, "deterministic")
         if live < self.config.exact_below:
             return self._exact(queries, k, exclusions, predicate, "small index")
-        if exclusions is None and predicate is None:
-            return self._hnsw_unfiltered(queries, k, live)
         return self._hnsw_filtered(queries, k, exclusions, predicate, live)
+
+    def _nearest(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, QueryReport]:
+        """Unfiltered search, under the lock: rows and scores ``(queries, min(k, live))``."""
+        count, live = queries.shape[0], len(self._row_of)
+        fetch = min(k, live)
+        if count == 0 or live == 0:
+            empty = QueryReport(QueryPath.EXACT, 0, count, 0, "empty")
+            return np.empty((count, 0), dtype=np.int64), np.empty((count, 0), dtype=np.float32), empty
+        reason = ""
+        if self.config.deterministic:
+            reason = "deterministic"
+        elif live < self.config.exact_below:
+            reason = "small index"
+        if not reason:
+            try:
+                rows, scores = self._knn(queries, fetch)
+                return rows, scores, QueryReport(QueryPath.HNSW, count, 0, fetch)
+            except RuntimeError:
+                reason = "hnswlib found fewer than k"
+        used = self._rows_used
+        unit = as_unit_rows(queries, self.dim, what="queries")
+        rows, scores = exact_top_k(self._vectors[:used], unit, k, allowed=self._live[:used])
+        return rows, scores, QueryReport(QueryPath.EXACT, 0, count, 0, reason)
 
     def _result(
         self,
@@ -394,18 +433,7 @@ class ItemIndex:
         return labels.view(np.int64), 1.0 - distances  # labels are rows, far below 2**63
 
     def _rows_as_neighbours(self, rows: np.ndarray, scores: np.ndarray) -> list[list[Neighbour]]:
-        ids = self._row_ids[rows].tolist()
-        return [
-            list(zip(id_row, score_row, strict=True)) for id_row, score_row in zip(ids, scores.tolist(), strict=True)
-        ]
-
-    def _hnsw_unfiltered(self, queries: np.ndarray, k: int, live: int) -> QueryResult:
-        fetch = min(k, live)
-        try:
-            rows, scores = self._knn(queries, fetch)
-        except RuntimeError:
-            return self._exact(queries, k, None, None, "hnswlib found fewer than k")
-        return self._result(self._rows_as_neighbours(rows, scores), QueryPath.HNSW, len(queries), 0, fetch)
+        return neighbour_rows(self._row_ids[rows], scores)
 
     def _allowed_rows(self, rows: np.ndarray, predicate: Predicate | None, verdicts: dict[int, bool]) -> np.ndarray:
         """Whether each of ``rows`` passes ``predicate`` (each row's verdict is asked once per call)."""

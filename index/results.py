@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["Neighbour", "QueryPath", "QueryReport", "QueryResult"]
+import numpy as np
+
+__all__ = ["Neighbour", "NeighbourArrays", "QueryPath", "QueryReport", "QueryResult"]
 
 Neighbour = tuple[str, float]
 """One result: the item id and its cosine similarity to the query."""
@@ -52,3 +54,34 @@ class QueryResult(list[list[Neighbour]]):
     @property
     def path(self) -> QueryPath:
         return self.report.path
+
+
+@dataclass(frozen=True, slots=True)
+class NeighbourArrays:
+    """What ``query_arrays`` returns: the same answers as ``query`` without a Python object per
+    neighbour, for callers that go on with arrays (the stream's ranking).
+
+    ``ids`` is an object array ``(queries, m)`` of item ids and ``scores`` a float32 array
+    ``(queries, m)`` of cosine similarities, best first, where ``m = min(k, live items)``.
+    """
+
+    ids: np.ndarray
+    scores: np.ndarray
+    report: QueryReport
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+    def rows(self) -> list[list[Neighbour]]:
+        """The answers as ``query`` gives them: rows of ``(item_id, similarity)``."""
+        return neighbour_rows(self.ids, self.scores)
+
+
+def neighbour_rows(ids: np.ndarray, scores: np.ndarray) -> list[list[Neighbour]]:
+    """Rows of ``(id, score)`` tuples from two ``(n, m)`` arrays: one flat zip, then slices
+    (a third faster than one zip per row at m = 10)."""
+    width = ids.shape[1] if ids.ndim == 2 else 0
+    if width == 0:
+        return [[] for _ in range(ids.shape[0])]
+    flat = list(zip(ids.ravel().tolist(), scores.ravel().tolist(), strict=True))
+    return [flat[start : start + width] for start in range(0, len(flat), width)]

@@ -525,8 +525,8 @@ def _rank(
     def similar(vectors: np.ndarray, depth: int) -> list[tuple[list[str], np.ndarray]]:
         if index is None or len(index) == 0:
             return [([], np.zeros(0)) for _ in range(len(vectors))]
-        rows = index.query(vectors, min(depth, len(index)))
-        return [([item for item, _ in row], np.array([score for _, score in row])) for row in rows]
+        found = index.query_arrays(vectors, depth)
+        return list(zip(found.ids.tolist(), found.scores, strict=True))
 
     rules_cache: dict[str, Any] = {}
 
