@@ -58,7 +58,7 @@ class UserTable:
         self.max_ts: list[int | None] = []
         self.applied_ts: list[int | None] = []  # per user: the newest applied event time
         self.pending = _empty()
-        self.pending_ids: list[str] = []
+        self.pending_ids: NDArray[np.object_] = np.zeros(0, dtype=object)  # event ids, as object arrays
         self.tails = _empty()
         self.transactions = 0
 
@@ -75,7 +75,8 @@ class UserTable:
         self._grow(users)
         admitted: list[int]
         too_late: list[int]
-        if self._admit_all(columns):
+        event_ids = np.array(columns.event_ids, dtype=object)  # moved by numpy, not one Python step each
+        if self._admit_all(columns, event_ids):
             admitted, duplicates, too_late = list(range(len(columns))), 0, []
         else:
             admitted, duplicates, too_late = self._admit(columns)
@@ -84,7 +85,7 @@ class UserTable:
             self.pending[name] = np.concatenate(
                 [self.pending[name], getattr(columns, name)[chosen].astype(np.int64)]
             )
-        self.pending_ids.extend(columns.event_ids[row] for row in admitted)
+        self.pending_ids = np.concatenate([self.pending_ids, event_ids[chosen]])
         batch = self._drain(everything=False)
         return AppliedBatch(
             batch.users,
@@ -98,7 +99,7 @@ class UserTable:
             too_late=tuple(too_late),
         )
 
-    def _admit_all(self, columns: EventColumns) -> bool:
+    def _admit_all(self, columns: EventColumns, event_ids: NDArray[np.object_]) -> bool:
         """Admit every row at once when none is a duplicate or too late (the usual batch), else
         change nothing and say False: ``_admit`` then decides row by row."""
         size = len(columns)
@@ -128,8 +129,7 @@ class UserTable:
         late = (ts < largest - lateness) & (largest != floor)
         if np.any(late | (ts < applied[group])):
             return False
-        event_ids = columns.event_ids
-        ids = [event_ids[row] for row in order.tolist()]
+        ids = event_ids[order].tolist()
         bounds = [*starts.tolist(), size]
         groups = []
         for user, start, end in zip(owners, bounds, bounds[1:]):  # noqa: B905
@@ -193,20 +193,20 @@ class UserTable:
             ready = pending["ts"] < watermark[np.searchsorted(present, users)]
         rows = np.flatnonzero(ready)
         applied = {name: values[rows] for name, values in pending.items()}
-        applied_ids = [self.pending_ids[row] for row in rows.tolist()]
+        applied_ids = self.pending_ids[rows]
         waiting = np.flatnonzero(~ready)
         self.pending = {name: values[waiting] for name, values in pending.items()}
-        self.pending_ids = [self.pending_ids[row] for row in waiting.tolist()]
+        self.pending_ids = self.pending_ids[waiting]
         order = self._apply_order(applied["users"], applied["ts"], applied_ids)
         applied = {name: values[order] for name, values in applied.items()}
-        applied_ids = [applied_ids[row] for row in order.tolist()]
-        self._remember(applied["users"], applied_ids)
+        applied_ids = applied_ids[order]
+        self._remember(applied["users"], applied_ids.tolist())
         self._note_applied(applied["users"], applied["ts"])
         return self._pair(applied)
 
     @staticmethod
     def _apply_order(
-        users: NDArray[np.int64], ts: NDArray[np.int64], event_ids: list[str]
+        users: NDArray[np.int64], ts: NDArray[np.int64], event_ids: NDArray[np.object_]
     ) -> NDArray[np.int64]:
         """Rows by (user, ts, event_id), as each user's heap would pop them."""
         order = np.lexsort((ts, users))

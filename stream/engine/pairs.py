@@ -120,8 +120,10 @@ def _vectorised(
     kinds: NDArray[np.int64],
     ts: NDArray[np.int64],
     orders: NDArray[np.int64],
+    fresh: NDArray[np.bool_],
 ) -> tuple[NDArray[np.int64], ...]:
-    """Occurrences and pairs of uncapped sessions; ``rows`` are the global row numbers, in order."""
+    """Occurrences and pairs of uncapped sessions; ``rows`` are the global row numbers, in order.
+    Pairs that only rows not ``fresh`` can emit (counted in an earlier batch) are left out early."""
     s, it, kd, tm = session[rows], items[rows], kinds[rows], ts[rows]
     local_items = np.unique(it, return_inverse=True)[1].astype(np.int64)
     span = int(local_items.max()) + 1 if rows.shape[0] else 1
@@ -139,6 +141,18 @@ def _vectorised(
     entry_end = np.r_[entry_start[1:], rows.shape[0]]
 
     left, right = _self_join(entry_session)  # (Y as a) = left, (X as k) = right
+    # A pair is emitted at Y's first a-event or at a later k-event of X. The fresh rows of a
+    # session follow its older rows, so when neither holds a fresh row, the pair is old. Not
+    # so for purchase -> purchase where orders are named: an old emission must stay to win
+    # over a fresh order line of the same pair below (the earliest emission wins).
+    fresh_rows = fresh[rows]
+    entry_fresh = np.zeros(entry_keys.shape[0], dtype=bool)
+    entry_fresh[entry_of_row[fresh_rows]] = True
+    maybe_new = entry_fresh[right] | fresh_rows[entry_first[left]]
+    bought = np.flatnonzero((kd == _PURCHASE_CODE) & (orders[rows] != NO_ORDER))
+    if bought.shape[0] > 1:
+        maybe_new |= (entry_kind[left] == _PURCHASE_CODE) & (entry_kind[right] == _PURCHASE_CODE)
+    left, right = left[maybe_new], right[maybe_new]
     channel = _CHANNEL_OF_KINDS[entry_kind[left], entry_kind[right]]
     keep = (channel != _NO_CHANNEL) & (entry_item[left] != entry_item[right])
     left, right, channel = left[keep], right[keep], channel[keep]
@@ -155,7 +169,6 @@ def _vectorised(
     pair_y, pair_x = entry_item[left[valid]], entry_item[right[valid]]
     pair_channel, pair_row = channel[valid], emit[valid]
 
-    bought = np.flatnonzero((kd == _PURCHASE_CODE) & (orders[rows] != NO_ORDER))
     if bought.shape[0] > 1:
         local_orders = np.unique(orders[rows][bought], return_inverse=True)[1].astype(np.int64)
         order_span = int(local_orders.max()) + 1
@@ -337,7 +350,7 @@ def batch_pairs(
     opened_rows = np.flatnonzero(starts & fresh)
     capped = _capped_sessions(session, items, kinds, ts, sessions, config)
     uncapped_rows = np.flatnonzero(~capped[session])
-    parts = [_vectorised(uncapped_rows, session, items, kinds, ts, orders)] if uncapped_rows.shape[0] else []
+    parts = [_vectorised(uncapped_rows, session, items, kinds, ts, orders, fresh)] if uncapped_rows.shape[0] else []
     if capped.any():
         session_starts = np.flatnonzero(starts)
         session_ends = np.r_[session_starts[1:], size]

@@ -216,3 +216,26 @@ def test_a_clean_batch_is_coded_like_record_by_record(encode, extra):
     bad = [*raws[:3], {**records[3], "ts": "yesterday"}, *raws[4:]]  # one bad record: per-record route
     columns, rejected = validate_columns(bad, now_ms=now, **books)
     assert [r.reason for r in rejected] == ["bad_format:ts"] and len(columns) == 5
+
+
+def test_an_order_line_does_not_repeat_a_pair_its_session_counted_in_an_earlier_batch() -> None:
+    """u0 buys Y (order o2), then X (o1): Y → X counted as purchase → purchase. In the next batch
+    the session goes on with Y in order o1, whose basket also holds Y → X; the session
+    already counted it, so nothing is added (the per-event path is the reference)."""
+    options = {"capacity": None, "max_items": None, "max_pairs": None, "half_life": None}
+    engines = [AssociationEngine(_config(batched, **options)) for batched in (True, False)]
+    first = [
+        Event("e0", "u0", "i1", "purchase", 0, order_id="o2"),
+        Event("e1", "u0", "i2", "purchase", 1, order_id="o1"),
+        Event("e3", "u0", "i3", "click", 55),  # moves the watermark past e0 and e1
+    ]
+    second = [
+        Event("e2", "u0", "i1", "purchase", 20, order_id="o1"),  # continues the session
+        Event("e4", "u0", "i3", "click", 200),
+    ]
+    for batch in (first, second):
+        reports = [engine.process_events(batch) for engine in engines]
+        assert _report(reports[0]) == _report(reports[1])
+    batched, reference = engines
+    assert_same_counts(batched, reference)
+    assert reference.store.items["i1"].partners["purchase->purchase"].counts == {"i2": 1.0}
