@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -92,12 +93,12 @@ def _identifier(value: Any, limit: int) -> str | None:
     return None
 
 
-def _identifiers(values: list[Any], limit: int) -> bool:
+def _identifiers(values: Sequence[Any], limit: int) -> bool:
     """All plain non-empty strings of at most ``limit`` characters."""
     return set(map(type, values)) == {str} and "" not in values and max(map(len, values)) <= limit
 
 
-def _coded(names: list[str], codebook: Codebook) -> NDArray[np.int64]:
+def _coded(names: Sequence[str], codebook: Codebook) -> NDArray[np.int64]:
     """Codes of ``names``, new names coded in order of first sight (``Codebook.code`` in bulk)."""
     codes = codebook.codes
     new = [name for name in dict.fromkeys(names) if name not in codes]
@@ -141,12 +142,13 @@ def _clean_batch(
         for name in ("session_id", "quantity", "price"):
             if [record.get(name) for record in records].count(None) != size:
                 return None
-    event_ids = [record.get("event_id") for record in records]
-    user_ids = [record.get("user_id") for record in records]
-    item_ids = [record.get("item_id") for record in records]
+    try:  # one pass over the records (dicts all over memory), not one per field
+        fields = list(zip(*map(itemgetter(*_REQUIRED, *(("kind",) if kind is None else ())), records), strict=True))
+    except KeyError:
+        return None
+    event_ids, user_ids, item_ids, stamps = fields[:4]
     if not (_identifiers(event_ids, limit) and _identifiers(user_ids, limit) and _identifiers(item_ids, limit)):
         return None
-    stamps = [record.get("ts") for record in records]
     if set(map(type, stamps)) != {int}:
         return None
     try:
@@ -156,10 +158,10 @@ def _clean_batch(
     if int(ts.min()) < min_ts or int(ts.max()) > max_ts:
         return None
     if kind is None:
-        names = [record.get("kind") for record in records]
+        names = fields[4]
         if set(map(type, names)) != {str}:
             return None
-        codes = [KIND_CODES.get(name) for name in names]
+        codes = list(map(KIND_CODES.get, names))
         if None in codes:
             return None
         kinds = np.array(codes, dtype=np.int8)
@@ -177,7 +179,7 @@ def _clean_batch(
         code = orders.code
         order_codes = np.array([NO_ORDER if order is None else code(order) for order in order_ids], dtype=np.int64)
     return EventColumns(
-        event_ids,
+        list(event_ids),
         _coded(user_ids, users),
         _coded(item_ids, items),
         kinds,
