@@ -103,6 +103,32 @@ rows_strategy = st.lists(
     st.booleans(),  # decay
 )
 def test_batched_path_equals_per_event_path(rows, data, capacity, caps, decay):
+    _assert_same_replay(rows, data, capacity, caps, decay)
+
+
+order_rows_strategy = st.lists(
+    st.tuples(
+        st.integers(0, 1),  # user
+        st.integers(0, 4),  # item
+        st.sampled_from(["purchase", "purchase", "click"]),
+        st.integers(0, 120),  # event time: sessions go on across batches
+        st.sampled_from([None, "o1", "o2", "o3"]),
+        st.integers(0, 60),
+    ),
+    min_size=2,
+    max_size=40,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(order_rows_strategy, st.data())
+def test_batched_path_equals_per_event_path_with_orders_across_batches(rows, data):
+    """Named orders, few items, sessions that outlive a batch: where an order line and the
+    session both emit purchase -> purchase and the earliest must win."""
+    _assert_same_replay(rows, data, None, (None, None), False)
+
+
+def _assert_same_replay(rows, data, capacity, caps, decay):
     events = [
         Event(f"e{n}", f"u{u}", ITEMS[i], kind, ts, order_id=order if kind == "purchase" else None)
         for n, (u, i, kind, ts, order, _) in enumerate(rows)
