@@ -1,70 +1,39 @@
 """The worker subprocesses of a benchmark run: started, watched and stopped by their own PID.
 
-Each worker runs in its own session (``start_new_session``) with its output in a log file
-under the run's directory; ``stop`` signals exactly the PID that ``start`` recorded (SIGTERM,
-then SIGKILL after a timeout), never a process found by name.
+Each is a ``stream.processes.ChildProcess`` (own session, output in a log file under the
+run's directory, stopped by the PID it started) that can also be asked whether it is
+healthy and how much memory it holds.
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from stream.benchmarks.errors import BenchmarkError
+from stream.processes import ChildProcess
 
 __all__ = ["WorkerProcess", "naive_worker", "xsell_worker"]
 
 DEFAULT_READY_TIMEOUT_S = 600.0
-DEFAULT_STOP_TIMEOUT_S = 30.0
-LOG_TAIL_LINES = 20
 
 
 @dataclass
-class WorkerProcess:
-    """One worker subprocess and where its log goes."""
+class WorkerProcess(ChildProcess):
+    """One worker subprocess (see ``stream.processes.ChildProcess``), maybe with an HTTP port."""
 
-    name: str
-    command: list[str]
-    env: dict[str, str]
-    log_path: Path
     web_port: int | None = None
-    process: subprocess.Popen[bytes] | None = None
-    _log: IO[bytes] | None = field(default=None, repr=False)
-
-    @property
-    def pid(self) -> int:
-        if self.process is None:
-            raise BenchmarkError(f"worker {self.name} was never started")
-        return self.process.pid
-
-    def start(self) -> WorkerProcess:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            self.command,
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        return self
 
     def check_alive(self) -> None:
         """Raise ``BenchmarkError`` with the log's tail if the worker has exited."""
-        if self.process is not None and self.process.poll() is not None:
-            raise BenchmarkError(
-                f"worker {self.name} exited with code {self.process.returncode}; "
-                f"see {self.log_path}: {self.log_tail(1)}"
-            )
+        code = self.exit_code()
+        if code is not None:
+            raise BenchmarkError(f"worker {self.name} exited with code {code}; see {self.log_path}: {self.log_tail(1)}")
 
     def wait_healthy(self, timeout_s: float = DEFAULT_READY_TIMEOUT_S) -> float:
         """Wait for ``/healthz`` to answer 200; return the seconds it took."""
@@ -85,6 +54,8 @@ class WorkerProcess:
 
     def rss_bytes(self) -> int:
         """Resident memory of the worker process now (``VmRSS`` from /proc)."""
+        if self.process is None:
+            raise BenchmarkError(f"worker {self.name} was never started")
         try:
             for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -92,27 +63,6 @@ class WorkerProcess:
         except OSError as exc:
             raise BenchmarkError(f"cannot read the memory of worker {self.name}: {exc}") from exc
         raise BenchmarkError(f"/proc/{self.pid}/status has no VmRSS")
-
-    def stop(self, timeout_s: float = DEFAULT_STOP_TIMEOUT_S) -> int | None:
-        """SIGTERM our PID, SIGKILL after ``timeout_s``; return the exit code."""
-        process = self.process
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout_s)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        return None if process is None else process.returncode
-
-    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
 
 
 def xsell_worker(

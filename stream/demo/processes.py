@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 import orjson
+
+from stream.processes import ChildProcess
 
 __all__ = ["PID_FILE", "PidRecord", "WorkerProcess", "process_running", "worker_environment"]
 
@@ -80,36 +80,16 @@ def worker_environment(settings: dict[str, str]) -> dict[str, str]:
     return {**base, **settings}
 
 
-class WorkerProcess:
+class WorkerProcess(ChildProcess):
     """One ``python -m stream worker`` subprocess, in its own session (Ctrl-C is ours to forward)."""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.env = env
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
+        super().__init__("worker", [sys.executable, "-m", "stream", "worker"], env, log_path)
 
-    @property
-    def pid(self) -> int | None:
-        return None if self.process is None else self.process.pid
+    async def stop_async(self, timeout_s: float = WORKER_STOP_TIMEOUT_S) -> int | None:
+        """SIGTERM (a clean Faust shutdown), SIGKILL after ``timeout_s``; reaps the process.
 
-    def start(self) -> int:
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "stream", "worker"],
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        return self.process.pid
-
-    def exit_code(self) -> int | None:
-        return None if self.process is None else self.process.poll()
-
-    async def stop(self, timeout_s: float = WORKER_STOP_TIMEOUT_S) -> int | None:
-        """SIGTERM (a clean Faust shutdown), SIGKILL after ``timeout_s``; reaps the process."""
+        Waits by polling, so the demo's event loop (and its Ctrl-C handling) keeps running."""
         process = self.process
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -120,13 +100,5 @@ class WorkerProcess:
             if process.poll() is None:
                 process.kill()
                 await asyncio.to_thread(process.wait)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        self.close_log()
         return None if process is None else process.returncode
-
-    def log_tail(self, lines: int = 15) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"

@@ -238,7 +238,7 @@ class DemoRun:
             }
         )
         self.worker = WorkerProcess(env, self.data_dir / "worker.log")
-        self.pids.record("worker", self.worker.start())
+        self.pids.record("worker", self.worker.start().pid)
         self.display.step(
             f"worker pid {self.worker.pid} starting (loads the BERT model; log: {self.data_dir / 'worker.log'})"
         )
@@ -500,9 +500,9 @@ class DemoRun:
         """Worker first (it commits and leaves the group), then the broker; both by their PID."""
         if self.worker is not None and self.worker.exit_code() is None:
             self.display.step(f"stopping the worker (pid {self.worker.pid})")
-            await self.worker.stop()
+            await self.worker.stop_async()
         elif self.worker is not None:
-            await self.worker.stop()  # closes its log
+            await self.worker.stop_async()  # closes its log
         if self.broker is not None and self.broker.running_pid() is not None:
             self.display.step(f"stopping the broker (pid {self.broker.running_pid()})")
             await asyncio.to_thread(self.broker.stop)

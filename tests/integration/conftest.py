@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -25,78 +23,38 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from stream.localkafka import LocalKafka, free_port
+from stream.processes import ChildProcess
 
 READY_TIMEOUT_S = 180.0
 
 
 @dataclass
-class Worker:
-    """One ``xsell worker`` subprocess."""
+class Worker(ChildProcess):
+    """One ``xsell worker`` subprocess (stopped by its PID: ``stream.processes.ChildProcess``)."""
 
-    name: str
-    env: dict[str, str]
-    web_port: int
-    log_path: Path
-    process: subprocess.Popen | None = None
-    _log: Any = None
+    web_port: int = 0
+    stop_timeout_s: float = 60.0
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.web_port}"
 
-    def start(self) -> Worker:
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "stream", "worker"],
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        return self
-
     def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> Worker:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise AssertionError(f"worker {self.name} exited {self.process.returncode}:\n{self.log_tail()}")
+            code = self.exit_code()
+            if code is not None:
+                raise AssertionError(f"worker {self.name} exited {code}:\n{self.log_tail(60)}")
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
             time.sleep(0.5)
-        raise AssertionError(f"worker {self.name} not ready in {timeout_s:.0f}s:\n{self.log_tail()}")
+        raise AssertionError(f"worker {self.name} not ready in {timeout_s:.0f}s:\n{self.log_tail(60)}")
 
     def get(self, path: str, **params: Any) -> httpx.Response:
         return httpx.get(f"{self.url}{path}", params=params, timeout=10, follow_redirects=True)
-
-    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 60.0) -> int | None:
-        """Signal the worker's own PID and wait for it to exit (SIGKILL after the timeout)."""
-        process = self.process
-        if process is not None and process.poll() is None:
-            process.send_signal(sig)
-            try:
-                process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(30)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        return None if process is None else process.returncode
-
-    def kill(self) -> None:
-        """kill -9, as a crash would."""
-        self.stop(signal.SIGKILL)
-
-    def log_tail(self, lines: int = 60) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
 
 
 @dataclass
@@ -137,7 +95,8 @@ class Deployment:
             **self.settings,
         }
         self.root.mkdir(parents=True, exist_ok=True)
-        worker = Worker(name, env, web_port, self.root / f"{name}.log")
+        command = [sys.executable, "-m", "stream", "worker"]
+        worker = Worker(name, command, env, self.root / f"{name}.log", web_port=web_port)
         self.workers.append(worker)
         return worker.start() if start else worker
 
