@@ -253,14 +253,14 @@ def _recency_window(
     positions = np.flatnonzero(mask)
     latest[positions, local[positions]] = positions
     np.maximum.accumulate(latest, axis=0, out=latest)
-    if limit is None:
+    if limit is None or limit >= distinct:
         return latest, np.ones((events, distinct), dtype=bool)
-    order = np.argsort(-latest, axis=1, kind="stable")
-    rank = np.empty_like(order)
-    np.put_along_axis(rank, order, np.broadcast_to(np.arange(distinct), order.shape), axis=1)
-    own = latest[np.arange(events), local][:, None]
-    rank -= own > latest  # the event's own item is skipped, not counted
-    return latest, rank < limit
+    # Seen items have distinct positions, so "among the limit most recent" is "at or above the
+    # limit-th largest position", with the event's own item moved below everything first.
+    others = latest.copy()
+    others[np.arange(events), local] = -2
+    threshold = np.partition(others, distinct - limit, axis=1)[:, distinct - limit]
+    return latest, latest >= threshold[:, None]
 
 
 def _capped_vectorised(
