@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from stream.engine.arrays import distinct_sorted
 from stream.engine.columns import EventColumns
 from stream.engine.pairs import BatchPairs, batch_pairs
 from stream.engine.sessions import SessionConfig
@@ -187,7 +188,7 @@ class UserTable:
         if everything:
             ready = np.ones(users.shape[0], dtype=bool)
         else:
-            present = np.unique(users)
+            present = distinct_sorted(users)
             watermark = np.array([self.max_ts[user] for user in present.tolist()], dtype=np.int64)
             watermark -= self.config.allowed_lateness_ms
             ready = pending["ts"] < watermark[np.searchsorted(present, users)]
@@ -264,7 +265,7 @@ class UserTable:
 
     def _pair(self, applied: dict[str, NDArray[np.int64]]) -> AppliedBatch:
         tails = self.tails
-        touched = np.isin(tails["users"], np.unique(applied["users"]))
+        touched = np.isin(tails["users"], distinct_sorted(applied["users"]))
         continuing = self._continuing(tails, applied) if touched.any() else touched
         rows = {name: np.concatenate([tails[name][continuing], applied[name]]) for name in _FIELDS}
         fresh = np.r_[

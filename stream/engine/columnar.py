@@ -26,6 +26,7 @@ from contextlib import contextmanager
 import numpy as np
 from numpy.typing import NDArray
 
+from stream.engine.arrays import distinct_sorted, runs
 from stream.engine.events import KINDS
 from stream.engine.heavyhitters import SpaceSaving
 from stream.engine.sessions import CHANNELS
@@ -65,12 +66,6 @@ def _search(keys: NDArray[np.int64], wanted: NDArray[np.int64]) -> tuple[NDArray
     inside = at < keys.shape[0]
     found[inside] = keys[at[inside]] == wanted[inside]
     return at, found
-
-
-def _runs(values: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Distinct values of a sorted array and how often each occurs (``np.unique`` without a sort)."""
-    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]]) if values.shape[0] else values
-    return values[starts], np.diff(np.r_[starts, values.shape[0]])
 
 
 def _merged(
@@ -174,9 +169,9 @@ class CodedCounts:
         ``pair_keys`` (``found`` as ``locate`` says)."""
         if self.capacity is None or not pair_keys.shape[0]:
             return np.zeros(0, dtype=np.int64)
-        groups, added = _runs(self.group_of(pair_keys[~found]))
+        groups, added = runs(self.group_of(pair_keys[~found]))
         over = groups[self.sizes[groups] + added > self.capacity]
-        return np.unique(over // len(CHANNELS))
+        return distinct_sorted(over // len(CHANNELS))
 
     def add(
         self,
@@ -201,7 +196,7 @@ class CodedCounts:
         recent = found & (at < 0)
         self.recent_sums[-1 - at[recent]] += pair_sums[recent]
         fresh = ~found
-        grown, added = _runs(groups[fresh])
+        grown, added = runs(groups[fresh])
         self.sizes[grown] += added
         self.recent_keys, self.recent_sums = _merged(
             self.recent_keys, self.recent_sums, -1 - at[fresh], pair_keys[fresh], pair_sums[fresh]
@@ -222,7 +217,7 @@ class CodedCounts:
         if codes is None:
             codes = np.flatnonzero(self.holds)
         self.objects[codes] = True
-        codes = np.unique(codes)
+        codes = distinct_sorted(codes)
         codes = codes[self.holds[codes]] if codes.shape[0] else codes
         if not codes.shape[0]:
             return []

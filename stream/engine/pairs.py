@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from stream.engine.arrays import distinct_sorted
 from stream.engine.columns import NO_ORDER
 from stream.engine.events import KINDS, PURCHASE, Event
 from stream.engine.sessions import CHANNELS, IngestResult, SessionConfig, UserActivity, channel_name
@@ -100,7 +101,7 @@ def _capped_sessions(
     if config.max_items_per_session is None and config.max_pairs_per_event is None:
         return capped
     span = int(items.max()) + 1
-    per_kind = np.unique((session * span + items) * len(KINDS) + kinds)  # distinct (session, item, kind)
+    per_kind = distinct_sorted((session * span + items) * len(KINDS) + kinds)  # distinct (session, item, kind)
     if config.max_items_per_session is not None:
         per_item = per_kind // len(KINDS)
         first = np.r_[True, per_item[1:] != per_item[:-1]]
