@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from stream.engine.arrays import distinct_sorted
+from stream.engine.arrays import distinct_sorted, run_bounds, run_ends, run_starts
 from stream.engine.columns import EventColumns
 from stream.engine.pairs import BatchPairs, batch_pairs
 from stream.engine.sessions import SessionConfig
@@ -109,7 +109,7 @@ class UserTable:
         lateness = self.config.allowed_lateness_ms
         order = np.argsort(columns.users, kind="stable")
         users, ts = columns.users[order], columns.ts[order]
-        first_of_user = np.r_[True, users[1:] != users[:-1]]
+        first_of_user = run_starts(users)
         starts = np.flatnonzero(first_of_user)
         group = np.cumsum(first_of_user) - 1
         owners = users[starts].tolist()
@@ -125,7 +125,7 @@ class UserTable:
             return False
         shift = width * group
         running = np.maximum.accumulate(ts + shift) - shift
-        largest = np.maximum(before[group], np.r_[floor, running[:-1]])
+        largest = np.maximum(before[group], np.concatenate([[floor], running[:-1]]))
         largest[starts] = before
         late = (ts < largest - lateness) & (largest != floor)
         if np.any(late | (ts < applied[group])):
@@ -216,8 +216,8 @@ class UserTable:
         sorted_users, sorted_ts = users[order], ts[order]
         tied = (sorted_users[1:] == sorted_users[:-1]) & (sorted_ts[1:] == sorted_ts[:-1])
         if tied.any():
-            run_starts = np.flatnonzero(np.r_[tied[0], tied[1:] & ~tied[:-1]])
-            for start in run_starts.tolist():
+            tie_starts = np.flatnonzero(np.r_[tied[0], tied[1:] & ~tied[:-1]])
+            for start in tie_starts.tolist():
                 end = start + 1
                 while end < tied.shape[0] and tied[end]:
                     end += 1
@@ -229,7 +229,7 @@ class UserTable:
         """Each user's newest applied event time (rows come ordered by user, then time)."""
         if not users.shape[0]:
             return
-        ends = np.flatnonzero(np.r_[users[1:] != users[:-1], True])
+        ends = np.flatnonzero(run_ends(users))
         applied_ts = self.applied_ts
         for user, newest in zip(users[ends].tolist(), ts[ends].tolist(), strict=True):
             previous = applied_ts[user]
@@ -239,7 +239,7 @@ class UserTable:
         if not event_ids:
             return
         capacity = self.config.dedup_capacity
-        bounds = np.flatnonzero(np.r_[True, users[1:] != users[:-1], True])
+        bounds = run_bounds(users)
         for start, end in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
             user = int(users[start])
             recent = self.recent[user]
@@ -256,8 +256,8 @@ class UserTable:
         within the session gap of the tail's last one); the other tails are closed sessions,
         which would only be paired again to emit nothing new."""
         tail_users, applied_users = tails["users"], applied["users"]
-        last = np.flatnonzero(np.r_[tail_users[1:] != tail_users[:-1], True])  # each user's tail is contiguous
-        first = np.flatnonzero(np.r_[True, applied_users[1:] != applied_users[:-1]])  # applied: by user, time
+        last = np.flatnonzero(run_ends(tail_users))  # each user's tail is contiguous
+        first = np.flatnonzero(run_starts(applied_users))  # applied: by user, time
         at = np.minimum(np.searchsorted(applied_users[first], tail_users[last]), first.shape[0] - 1)
         same_user = applied_users[first][at] == tail_users[last]
         within = applied["ts"][first][at] - tails["ts"][last] <= self.config.session_gap_ms
@@ -282,8 +282,8 @@ class UserTable:
         size = rows["users"].shape[0]
         if size:
             users = rows["users"]
-            ends = np.flatnonzero(np.r_[users[1:] != users[:-1], True])
-            lengths = np.diff(np.r_[-1, ends])
+            ends = np.flatnonzero(run_ends(users))
+            lengths = np.diff(ends, prepend=-1)
             open_session = pairs.session == np.repeat(pairs.session[ends], lengths)
             self.tails = {
                 name: np.concatenate([tails[name][~touched], rows[name][open_session]]) for name in _FIELDS

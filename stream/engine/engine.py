@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from stream.engine.arrays import run_bounds
 from stream.engine.baskets import basket_counts
 from stream.engine.batched import AppliedBatch, UserTable
 from stream.engine.columnar import collector_paused
@@ -190,9 +191,8 @@ class AssociationEngine:
     def _absorb_batch(self, batch: AppliedBatch, report: BatchReport) -> None:
         pairs = batch.pairs
         report.applied += int(batch.fresh.sum())
-        config = self.config.cooccurrence
-        for ts in batch.ts[pairs.opened_rows].tolist():
-            self.tally.add(LOCAL_SOURCE, decay_weight(ts, config))
+        if pairs.opened_rows.shape[0]:  # one add per batch (a count without decay: exact)
+            self.tally.add(LOCAL_SOURCE, float(self._weights(batch.ts[pairs.opened_rows]).sum()))
         self.store.apply_coded(
             self.item_codes.names,
             pairs.occurrence_items,
@@ -219,7 +219,7 @@ class AssociationEngine:
         stamps = batch.ts[fresh].tolist()
         vectors = None if self.item_vectors is None else self.item_vectors(items)
         categories = None if self.item_categories is None else [self.item_categories(item) for item in items]
-        bounds = np.flatnonzero(np.r_[True, users[1:] != users[:-1], True]).tolist()
+        bounds = run_bounds(users).tolist()
         user_names = self.user_codes.names
         for start, end in zip(bounds[:-1], bounds[1:], strict=True):
             user_id = user_names[int(users[start])]

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from stream.engine.arrays import distinct_sorted
+from stream.engine.arrays import distinct_sorted, run_starts
 from stream.engine.columns import NO_ORDER
 from stream.engine.events import KINDS, PURCHASE, Event
 from stream.engine.sessions import CHANNELS, IngestResult, SessionConfig, UserActivity, channel_name
@@ -68,8 +68,8 @@ def _self_join(group: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.
     if size == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
-    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
-    lengths = np.diff(np.r_[starts, size])
+    starts = np.flatnonzero(run_starts(group))
+    lengths = np.diff(starts, append=size)
     group_start = np.repeat(starts, lengths)
     per_row = np.repeat(lengths, lengths)
     left = np.repeat(np.arange(size, dtype=np.int64), per_row)
@@ -104,7 +104,7 @@ def _capped_sessions(
     per_kind = distinct_sorted((session * span + items) * len(KINDS) + kinds)  # distinct (session, item, kind)
     if config.max_items_per_session is not None:
         per_item = per_kind // len(KINDS)
-        first = np.r_[True, per_item[1:] != per_item[:-1]]
+        first = run_starts(per_item)
         distinct = np.bincount(per_item[first] // span, minlength=sessions)
         capped |= distinct > config.max_items_per_session
     if config.max_pairs_per_event is not None:
@@ -139,7 +139,7 @@ def _vectorised(
     bound = rows.shape[0] + 1
     occurrence_key = entry_of_row[by_entry] * bound + by_entry
     entry_start = np.searchsorted(entry_of_row[by_entry], np.arange(entry_keys.shape[0]))
-    entry_end = np.r_[entry_start[1:], rows.shape[0]]
+    entry_end = np.append(entry_start[1:], rows.shape[0])
 
     left, right = _self_join(entry_session)  # (Y as a) = left, (X as k) = right
     # A pair is emitted at Y's first a-event or at a later k-event of X. The fresh rows of a
@@ -318,7 +318,7 @@ def _capped_vectorised(
     pair_channel = np.concatenate([np.full(rows_p.shape[0], channel) for rows_p, _, _, channel in found])
     key = (pair_y * distinct + pair_x) * len(CHANNELS) + pair_channel
     order = np.lexsort((pair_row, key))
-    first_emission = order[np.r_[True, key[order][1:] != key[order][:-1]]] if order.shape[0] else order
+    first_emission = order[run_starts(key[order])]
     _, entry_first = np.unique(local * len(KINDS) + kind, return_index=True)
     return (
         rows[entry_first],
@@ -354,7 +354,7 @@ def batch_pairs(
     parts = [_vectorised(uncapped_rows, session, items, kinds, ts, orders, fresh)] if uncapped_rows.shape[0] else []
     if capped.any():
         session_starts = np.flatnonzero(starts)
-        session_ends = np.r_[session_starts[1:], size]
+        session_ends = np.append(session_starts[1:], size)
         for number in np.flatnonzero(capped).tolist():
             rows = np.arange(session_starts[number], session_ends[number], dtype=np.int64)
             part = None
