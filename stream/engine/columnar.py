@@ -26,7 +26,7 @@ from contextlib import contextmanager
 import numpy as np
 from numpy.typing import NDArray
 
-from stream.engine.arrays import distinct_sorted, runs
+from stream.engine.arrays import distinct_sorted, run_bounds, runs
 from stream.engine.events import KINDS
 from stream.engine.heavyhitters import SpaceSaving
 from stream.engine.sessions import CHANNELS
@@ -228,7 +228,7 @@ class CodedCounts:
         self.keys, self.sums = self.keys[~chosen], self.sums[~chosen]
         groups = self.group_of(keys)
         partners = [names[code] for code in self.partner_of(keys).tolist()]
-        bounds = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1], True]) if keys.shape[0] else np.zeros(1, int)
+        bounds = run_bounds(groups)
         totals = np.add.reduceat(sums, bounds[:-1]).tolist() if keys.shape[0] else []
         sketches: dict[int, dict[str, SpaceSaving]] = {}
         values = sums.tolist()

@@ -35,7 +35,7 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
-from stream.engine.arrays import runs
+from stream.engine.arrays import run_bounds, runs
 from stream.engine.columnar import CodedCounts, Taken, collector_paused
 from stream.engine.errors import EngineConfigError, StateFormatError
 from stream.engine.events import KINDS
@@ -396,7 +396,7 @@ class CooccurrenceStore:
         if not pair_keys.shape[0]:
             return
         groups = CodedCounts.group_of(pair_keys)
-        bounds = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1], True]).tolist()
+        bounds = run_bounds(groups).tolist()
         consequent_names = [names[code] for code in CodedCounts.partner_of(pair_keys).tolist()]
         sums = pair_sums.tolist()
         group_keys = groups[bounds[:-1]]
