@@ -187,7 +187,18 @@ def test_restart_recovers_state_and_answers_like_a_run_that_never_stopped(deploy
     restarted = run(restart=True)
     uninterrupted = run(restart=False)
     assert restarted["items"], "the probe got no recommendations"
-    assert restarted["items"] == uninterrupted["items"]
+    # The same items, in the same order, for the same reasons (the lifts in the reasons come
+    # from the recovered counts). Scores may differ in the last float32 bit: the index's rows
+    # are in the order the catalog's partitions were read, which differs between the runs, and
+    # numpy's float32 matrix product rounds one (query, item) product differently with the
+    # item at another row or another number of queries in the call (measured: ~1 in 20
+    # products; seen here once as 0.81375 vs 0.813749).
+    def without_scores(items):
+        return [{key: value for key, value in item.items() if key != "score"} for item in items]
+
+    assert without_scores(restarted["items"]) == without_scores(uninterrupted["items"])
+    for mine, theirs in zip(restarted["items"], uninterrupted["items"], strict=True):
+        assert mine["score"] == pytest.approx(theirs["score"], abs=1e-5), (mine, theirs)
 
 
 def test_out_of_order_input_counts_like_a_brute_force_recount_and_the_offline_engine(
