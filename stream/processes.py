@@ -54,9 +54,6 @@ class ChildProcess:
         """None while it runs (or was never started), else its exit code."""
         return None if self.process is None else self.process.poll()
 
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float | None = None) -> int | None:
         """Send ``sig`` to our PID and wait for the exit (SIGKILL after ``timeout_s``, by default
         ``stop_timeout_s``); returns the exit code."""
