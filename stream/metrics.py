@@ -21,7 +21,9 @@ BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 METRICS_DOC: dict[str, str] = {
-    "xsell_events_consumed_total": "Input events consumed, by kind and outcome (ok, duplicate, dead_letter).",
+    "xsell_events_consumed_total": (
+        "Input events consumed, by kind and outcome (ok, duplicate, dead_letter, redelivered)."
+    ),
     "xsell_dead_letters_total": "Messages sent to the dead-letter topic, by source topic and reason code.",
     "xsell_batch_size_events": "Events per batch taken by an agent, by agent.",
     "xsell_batch_processing_seconds": "Time to process one batch, by agent.",
