@@ -68,7 +68,7 @@ class XsellWorker(faust.Worker):
 class XsellConsumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer, except that a stream partition without a committed offset
     is read from its beginning after every rebalance, and that the commit before a
-    rebalance or a stop is never skipped.
+    rebalance or a stop is never skipped nor empty.
 
     While a rebalance or recovery suspends the flow, Faust drops the records its fetcher
     delivers but still advances its read position, counting on the seek to the committed
@@ -79,6 +79,22 @@ class XsellConsumer(faust_aiokafka.Consumer):
     partitions lost, N 4,399 instead of 5,000). With ``auto_offset_reset`` earliest such a
     partition belongs at its beginning, so it is sought there explicitly.
     """
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        """Commit what the streams have acked, then let Faust revoke.
+
+        Faust drops the acks of the revoked partitions *before* its revocation handler waits
+        for the streams and commits, so offsets acked since the last periodic commit (up to
+        ``broker_commit_interval``) were never committed: after the rebalance the
+        partitions' owner, even this same worker, answered those events again (the stress
+        run of docs/OPERATIONS.md: a user's last batch answered twice when a worker left
+        within a second of it).
+        """
+        if not self.app.client_only:
+            while self._commit_fut is not None:
+                await self.maybe_wait_for_commit_to_finish()
+            await self.commit()
+        await super().on_partitions_revoked(revoked)
 
     async def commit_and_end_transactions(self) -> None:
         """The last commit of ``wait_empty``: before a rebalance hands partitions over, and at stop.
@@ -139,7 +155,7 @@ app = XsellApp(
     web_in_thread=False,
     consumer_auto_offset_reset="earliest",
     broker_commit_every=settings.batch_size,
-    broker_commit_interval=1.0,
+    broker_commit_interval=settings.commit_interval_s,
     stream_buffer_maxsize=max(4096, 4 * settings.batch_size),
     stream_wait_empty=True,  # stop and rebalance only once taken events are processed
     stream_ack_exceptions=False,

@@ -51,6 +51,9 @@ SETTINGS_DOC: dict[str, str] = {
     "processing_guarantee": "'at_least_once' (default, idempotent state) or 'exactly_once'.",
     "batch_size": "Most events an agent takes in one batch.",
     "batch_within_s": "Longest wait to fill a batch, in seconds.",
+    "commit_interval_s": (
+        "How often processed input offsets are committed, in seconds (after a crash, events since are answered again)."
+    ),
     "lateness_s": "Allowed lateness of an event behind its user's newest event, seconds.",
     "session_gap_s": "A gap longer than this (event time) ends a user's session.",
     "idle_flush_s": (
@@ -89,6 +92,7 @@ class Settings:
     processing_guarantee: str = "at_least_once"
     batch_size: int = DEFAULT_BATCH_SIZE
     batch_within_s: float = DEFAULT_BATCH_WITHIN_S
+    commit_interval_s: float = 1.0
     lateness_s: float = DEFAULT_LATENESS_S
     session_gap_s: float = DEFAULT_SESSION_GAP_S
     idle_flush_s: float = DEFAULT_IDLE_FLUSH_S
@@ -117,6 +121,7 @@ class Settings:
             (self.partitions >= 1, f"partitions must be >= 1, got {self.partitions}"),
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
             (self.batch_within_s > 0, f"batch_within_s must be > 0, got {self.batch_within_s}"),
+            (self.commit_interval_s > 0, f"commit_interval_s must be > 0, got {self.commit_interval_s}"),
             (self.lateness_s >= 0, f"lateness_s must be >= 0, got {self.lateness_s}"),
             (self.recommendations >= 1, f"recommendations must be >= 1, got {self.recommendations}"),
             (

@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from stream.engine import CHANNELS, AssociationEngine, EngineConfig, Event, SessionConfig
+from stream.partitions import partition_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -245,6 +246,49 @@ def metrics_lines(worker, name: str) -> list[str]:
     return [line for line in worker.get("/metrics").text.splitlines() if line.startswith(name + "{")]
 
 
+def assigned(worker, deployment) -> set[str]:
+    """The input partitions a worker holds (from its lag metric)."""
+    return {
+        line.split('partition="')[1].split('"')[0]
+        for line in metrics_lines(worker, "xsell_consumer_lag_messages")
+        if f'topic="{deployment.topic("clicks")}"' in line
+    }
+
+
+def probes_on_every_partition(deployment, tag: str) -> list[dict]:
+    """A click, a cart and a purchase for a user of each input partition: once all are answered,
+    every input topic-partition has been read past what was produced before them."""
+    probes = []
+    for partition in range(deployment.partitions):
+        users = (f"{tag}-u{n}" for n in range(10_000))
+        user = next(user for user in users if partition_for(user.encode(), deployment.partitions) == partition)
+        probes += [
+            {"event_id": f"{user}-{kind}", "user_id": user, "item_id": ITEMS[0], "ts": NOW_MS, "kind": kind}
+            for kind in TOPIC_OF_KIND
+        ]
+    return probes
+
+
+def test_a_rebalance_commits_what_was_answered_before_the_partitions_move(deployment_factory, kafka_io, until):
+    """Faust forgets the acks of revoked partitions before its revocation commit
+    (``XsellConsumer.on_partitions_revoked``). With periodic commits an hour apart, only that
+    commit keeps the worker that stays, and the one that joins, from answering again what was
+    answered before the rebalance."""
+    deployment = deployment_factory(settings={**PRODUCED_TOPIC_BY_TOPIC, "XSELL_COMMIT_INTERVAL_S": "3600"})
+    first = deployment.worker("w1").wait_ready()
+    events = synthetic_log(60, seed=8)
+    produce_events(kafka_io, deployment, events)
+    answers_by_trigger(kafka_io, deployment, events)
+    second = deployment.worker("w2").wait_ready()
+    until(lambda: assigned(first, deployment) and assigned(second, deployment), 90, message="partitions not shared")
+    probes = probes_on_every_partition(deployment, "s8-probe")
+    produce_events(kafka_io, deployment, probes)
+    by_trigger = answers_by_trigger(kafka_io, deployment, events + probes)
+    assert len(by_trigger) == len(events) + len(probes)
+    repeated = {trigger: len(found) for trigger, found in by_trigger.items() if len(found) > 1}
+    assert not repeated, f"{len(repeated)} of {len(events)} events were answered again after the rebalance"
+
+
 def test_two_workers_share_partitions_and_a_graceful_stop_loses_and_repeats_nothing(
     deployment_factory, kafka_io, until
 ):
@@ -272,16 +316,9 @@ def _graceful_handover(deployment, kafka_io, until, answer_timeout_s: float) -> 
     first.wait_ready()
     second.wait_ready()
 
-    def assigned(worker) -> set[str]:
-        return {
-            line.split('partition="')[1].split('"')[0]
-            for line in metrics_lines(worker, "xsell_consumer_lag_messages")
-            if f'topic="{deployment.topic("clicks")}"' in line
-        }
-
-    until(lambda: assigned(first) and assigned(second), 90, message="partitions not shared")
-    assert assigned(first) | assigned(second) == {"0", "1", "2", "3"}
-    assert not assigned(first) & assigned(second)
+    until(lambda: assigned(first, deployment) and assigned(second, deployment), 90, message="partitions not shared")
+    assert assigned(first, deployment) | assigned(second, deployment) == {"0", "1", "2", "3"}
+    assert not assigned(first, deployment) & assigned(second, deployment)
 
     events = synthetic_log(200, seed=5)
     half = len(events) // 2
@@ -293,7 +330,7 @@ def _graceful_handover(deployment, kafka_io, until, answer_timeout_s: float) -> 
         assert [a.status_code for a in answers] == [200, 200], (user, [a.text for a in answers])
         assert answers[0].json() == answers[1].json()
     assert second.stop() == 0, second.log_tail()
-    until(lambda: assigned(first) == {"0", "1", "2", "3"}, 90, message="partitions did not move")
+    until(lambda: assigned(first, deployment) == {"0", "1", "2", "3"}, 90, message="partitions did not move")
     produce_events(kafka_io, deployment, events[half:])
     by_trigger = answers_by_trigger(kafka_io, deployment, events, timeout_s=answer_timeout_s)
     missing = [e["event_id"] for e in events if e["event_id"] not in by_trigger]
