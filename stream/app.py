@@ -108,32 +108,23 @@ class XsellConsumer(faust_aiokafka.Consumer):
             await self.maybe_wait_for_commit_to_finish()
         await super().commit_and_end_transactions()
 
-    _held_back: frozenset[TP] = frozenset()
-
     async def perform_seek(self) -> None:
-        """Seek to the committed offsets; the stream partitions yield nothing until the flow resumes.
+        """Seek to the committed offsets with the flow stopped; Faust resumes it afterwards.
 
-        At the end of a table recovery Faust resumes the stream partitions, then seeks them,
-        then resumes the flow, which *clears the agents' queues*, while the flow has been
+        At the end of a table recovery Faust resumes the stream partitions, seeks them, and
+        then resumes the flow with a clear of the agents' queues, while the flow has been
         running since the changelogs were read. Records fetched after the seek and queued
-        before that clear were dropped with the read position already past them: events
-        never answered, and a commit stuck at the gap (28 events in a stress run that rotates
-        workers, docs/DECISIONS.md). Records fetched before the seek are fetched again after
-        it (the interactions agent skips what it processed twice, ``_first_delivery``).
+        before that clear were dropped with the read position already past them: events never
+        answered, and a commit stuck at the gap (28 events in a stress run that rotates
+        workers, docs/DECISIONS.md). With the flow stopped from the start of the seek nothing
+        is delivered until Faust resumes it, after the clear; what the client fetches
+        meanwhile waits in its buffer. Every caller resumes the flow after the seek (the end
+        of a recovery, streams resumed without tables, ``getmany`` while the flow is stopped).
+        Records delivered before the seek come again after it (``_first_delivery`` skips
+        them in the interactions agent).
         """
-        active = self._get_active_partitions()
-        held = {tp for tp in active if not self._is_changelog_tp(tp)}
-        active.difference_update(held)
-        self._buffered_partitions.difference_update(held)  # on_buffer_drop would re-add them
-        self._held_back = self._held_back | held
+        self.stop_flow()
         await super().perform_seek()
-
-    def resume_flow(self) -> None:
-        held, self._held_back = self._held_back, frozenset()
-        if held:
-            # Faust paused what it will resume itself (still recovering); keep that paused.
-            self._get_active_partitions().update((held & self.assignment()) - self._paused_partitions)
-        super().resume_flow()
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         committed = await super().seek_to_committed()
