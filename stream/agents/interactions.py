@@ -372,6 +372,8 @@ async def process_batch(batch: Sequence[Any]) -> None:
     now_ms = int(time.time() * 1000)
     by_user: dict[bytes, list[Answer]] = defaultdict(list)
     consumed: Counter[tuple[str, str]] = Counter()  # (kind, outcome): one metric update each, not per event
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("batch offsets: %s", _offset_spans(batch))
     try:
         await _validate_all(batch, now_ms, by_user, consumed)
         await _resend_outboxes()
@@ -384,6 +386,17 @@ async def process_batch(batch: Sequence[Any]) -> None:
         redelivered = sum(count for (_, outcome), count in consumed.items() if outcome == "redelivered")
         if redelivered:
             log.info("skipped %d records delivered again since their partitions were assigned", redelivered)
+
+
+def _offset_spans(batch: Sequence[Any]) -> list[tuple[str, int, int, int, int]]:
+    """(topic, partition, first offset, last offset, records) per topic-partition of a batch."""
+    spans: dict[tuple[str, int], tuple[int, int, int]] = {}
+    for event in batch:
+        message = event.message
+        key = (message.topic, message.partition)
+        first, last, count = spans.get(key, (message.offset, message.offset, 0))
+        spans[key] = (min(first, message.offset), max(last, message.offset), count + 1)
+    return [(*key, *span) for key, span in sorted(spans.items())]
 
 
 def _first_delivery(tp: TP, offset: int) -> bool:

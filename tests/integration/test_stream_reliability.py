@@ -292,8 +292,8 @@ def test_a_rebalance_commits_what_was_answered_before_the_partitions_move(deploy
 def test_two_workers_share_partitions_and_a_graceful_stop_loses_and_repeats_nothing(
     deployment_factory, kafka_io, until
 ):
-    """One retry, for one failure only. A worker may rarely stop answering after a rebalance:
-    a stall that is not explained yet (docs/OPERATIONS.md, XsellConsumerLagGrowing).
+    """One retry, for one failure only. A table recovery may rarely never finish after a
+    rebalance, a stall not explained yet (docs/OPERATIONS.md, XsellConsumerLagGrowing, item 5 (b)).
     When events go unanswered, the scenario runs once more on a fresh deployment, with a
     warning. Duplicate answers fail the first attempt at once, and a second stall fails the
     test."""

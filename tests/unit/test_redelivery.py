@@ -33,3 +33,12 @@ def test_a_record_seen_since_the_assignment_is_refused_until_the_partition_is_re
         assert interactions._first_delivery(CLICKS, 10)
     finally:
         interactions._next_offset.clear()
+
+
+def test_offset_spans_name_each_topic_partition_of_a_batch() -> None:
+    def record(topic: str, partition: int, offset: int) -> object:
+        message = type("Message", (), {"topic": topic, "partition": partition, "offset": offset})()
+        return type("Event", (), {"message": message})()
+
+    batch = [record("clicks", 1, 7), record("carts", 1, 3), record("clicks", 1, 9), record("clicks", 0, 4)]
+    assert interactions._offset_spans(batch) == [("carts", 1, 3, 3, 1), ("clicks", 0, 4, 4, 1), ("clicks", 1, 7, 9, 2)]
