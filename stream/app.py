@@ -86,13 +86,10 @@ class XsellConsumer(faust_aiokafka.Consumer):
         Faust drops the acks of the revoked partitions *before* its revocation handler waits
         for the streams and commits, so offsets acked since the last periodic commit (up to
         ``broker_commit_interval``) were never committed: after the rebalance the
-        partitions' owner, even this same worker, answered those events again (the stress
-        run of docs/OPERATIONS.md: a user's last batch answered twice when a worker left
-        within a second of it).
+        partitions' owner, even this same worker, answered those events again (docs/DECISIONS.md).
         """
         if not self.app.client_only:
-            while self._commit_fut is not None:
-                await self.maybe_wait_for_commit_to_finish()
+            await self._wait_for_commit_in_flight()
             await self.commit()
         await super().on_partitions_revoked(revoked)
 
@@ -104,9 +101,13 @@ class XsellConsumer(faust_aiokafka.Consumer):
         stay uncommitted and the partitions' next owner answered those events again. Wait
         for the commit in flight, then commit what is acked.
         """
+        await self._wait_for_commit_in_flight()
+        await super().commit_and_end_transactions()
+
+    async def _wait_for_commit_in_flight(self) -> None:
+        """Faust's ``commit`` returns without committing while another one is in flight."""
         while self._commit_fut is not None:
             await self.maybe_wait_for_commit_to_finish()
-        await super().commit_and_end_transactions()
 
     async def perform_seek(self) -> None:
         """Seek to the committed offsets with the flow stopped; Faust resumes it afterwards.
