@@ -127,6 +127,20 @@ class XsellConsumer(faust_aiokafka.Consumer):
         self.stop_flow()
         await super().perform_seek()
 
+    def verify_event_path(self, now: float, tp: TP) -> None:
+        """Faust's livelock check, skipping a partition that has no read position yet.
+
+        A partition sought to its beginning (``seek_to_committed``) has no position until the
+        client has looked its first offset up, and aiokafka asserts when the position is read
+        then: the check crashed the consumer, and with it the worker (a stress run, cycle 22
+        of 30, a seek from ``getmany`` just after "Worker ready"). The check only logs, so
+        such a partition is looked at again on its next round.
+        """
+        try:
+            super().verify_event_path(now, tp)
+        except AssertionError:  # aiokafka's TopicPartitionState.position without a position
+            return
+
     async def seek_to_committed(self) -> Mapping[TP, int]:
         committed = await super().seek_to_committed()
         changelogs = self.app.tables.changelog_topics
