@@ -41,6 +41,8 @@ __all__ = [
 SimilaritySearch = Callable[[NDArray[np.float32], int], list[tuple[Sequence[str], NDArray[np.floating]]]]
 AssociationLookup = Callable[[str], Sequence[AssociationRule]]
 BOUGHT_CHANNELS = ("cart->purchase", "purchase->purchase", "click->purchase")
+# Candidates looked up at a time once some near the top were ruled out (out of stock, deleted).
+_MIN_LOOKUP = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,15 +166,10 @@ def recommend_many(
         excluded = set(request.purchased)
         if request.trigger_item is not None:
             excluded.add(request.trigger_item)
-        candidates = [item for item in scores if item not in excluded]
-        if catalog is not None and candidates:
-            infos = catalog.lookup(candidates)
-            candidates = [
-                item
-                for item, info in zip(candidates, infos, strict=True)
-                if info is None or (info.in_stock and not info.deleted)
-            ]
-        ranked = sorted(candidates, key=lambda item: (-scores[item], item))[: config.top_k]
+        candidates = sorted(
+            (item for item in scores if item not in excluded), key=lambda item: (-scores[item], item)
+        )
+        ranked = candidates[: config.top_k] if catalog is None else _available(candidates, catalog, config.top_k)
         results.append(
             [
                 {
@@ -184,6 +181,23 @@ def recommend_many(
             ]
         )
     return results
+
+
+def _available(ranked: list[str], catalog: ItemCatalog, k: int) -> list[str]:
+    """The first ``k`` items of ``ranked`` that the catalog does not rule out.
+
+    Items are looked up from the top down, only as many as it takes: most candidates rank
+    below the cut, and looking each one up was most of the ranking thread's time.
+    """
+    chosen: list[str] = []
+    start = 0
+    while len(chosen) < k and start < len(ranked):
+        chunk = ranked[start : start + max(k - len(chosen), _MIN_LOOKUP)]
+        start += len(chunk)
+        for item, info in zip(chunk, catalog.lookup(chunk), strict=True):
+            if info is None or (info.in_stock and not info.deleted):
+                chosen.append(item)
+    return chosen[:k]
 
 
 def recommend(request: RecommendationRequest, **sources: Any) -> list[dict[str, Any]]:
