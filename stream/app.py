@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import faust
@@ -23,10 +23,11 @@ from faust.types.transports import TransportT
 from mode.utils.objects import cached_property  # noqa: F401  (re-exported for agents)
 
 from stream.metrics import Metrics
+from stream.partitions import send_in_batches
 from stream.settings import Settings
 from stream.topics import ensure_topics
 
-__all__ = ["app", "metrics", "settings"]
+__all__ = ["app", "metrics", "publish", "publish_many", "settings"]
 
 log = logging.getLogger("xsell")
 
@@ -228,6 +229,18 @@ async def publish(topic: faust.TopicT, key: bytes, value: bytes, partition: int 
     return await app.producer.send(
         topic.get_topic_name(), key, value, partition=partition, timestamp=None, headers=None
     )
+
+
+async def publish_many(topic: faust.TopicT, records: Iterable[tuple[bytes, bytes]]) -> list[asyncio.Future]:
+    """Hand many keyed records of a hot path to the producer, one record batch per partition
+    (``stream.partitions.send_in_batches``); return the delivery futures.
+
+    ``publish`` costs one metadata check, one partitioner call, one accumulator entry and one
+    future per record; here those are paid once per partition (answers and association records:
+    +5 % events/s in paired pipeline runs, docs/benchmarks/pipeline.md). Same producer as
+    ``publish``; faust's wrapper has no batch API.
+    """
+    return await send_in_batches(app.producer._ensure_producer(), topic.get_topic_name(), records)
 
 
 # One agent reads the three event topics (co-partitioned by user).

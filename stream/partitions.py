@@ -8,25 +8,65 @@ batch's pair increments for the items that partition owns.
 Faust writes a table's changelog to the partition of the *current event*, a context
 variable that ``take_events`` batches do not set in the agent's own task. ``acting_for``
 sets it explicitly around the writes that belong to one source partition.
+
+``send_in_batches`` hands many keyed records to an aiokafka producer as one record batch per
+partition, placed where the default partitioner would place each record.
 """
 
 from __future__ import annotations
 
+import asyncio
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
 
-__all__ = ["acting_for", "partition_for", "partition_state_key"]
+__all__ = ["acting_for", "partition_for", "partition_state_key", "send_in_batches"]
 
 
 def partition_for(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner gives ``key``."""
     return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+@lru_cache(maxsize=1 << 16)
+def _cached_partition(key: bytes, partitions: int) -> int:
+    """``partition_for`` of keys that repeat (users, items): aiokafka's murmur2 is pure Python."""
+    return partition_for(key, partitions)
+
+
+async def send_in_batches(
+    producer: AIOKafkaProducer, topic: str, records: Iterable[tuple[bytes, bytes]]
+) -> list[asyncio.Future]:
+    """Send keyed records as one record batch per partition; return the batches' delivery futures.
+
+    Each record goes where ``producer.send`` would put it (the default partitioner over the
+    topic's partitions), in the given order within its partition; a batch that fills up
+    (the producer's ``max_batch_size``) is sent and the next one started. ``send`` pays a
+    metadata check, a partitioner call, an accumulator entry and a future per record; here a
+    record costs one append.
+    """
+    await producer.client._wait_on_metadata(topic)
+    partitions = sorted(producer.client.cluster.partitions_for_topic(topic))
+    builders: dict[int, Any] = {}
+    futures = []
+    for key, value in records:
+        partition = partitions[_cached_partition(key, len(partitions))]
+        builder = builders.get(partition)
+        if builder is None:
+            builder = builders[partition] = producer.create_batch()
+        if builder.append(key=key, value=value, timestamp=None) is None:  # full: send it, start the next
+            futures.append(await producer.send_batch(builder, topic, partition=partition))
+            builder = builders[partition] = producer.create_batch()
+            builder.append(key=key, value=value, timestamp=None)  # a batch always takes its first record
+    for partition, builder in builders.items():
+        futures.append(await producer.send_batch(builder, topic, partition=partition))
+    return futures
 
 
 @lru_cache(maxsize=1024)

@@ -20,7 +20,7 @@ import orjson
 
 from stream.agents.deadletters import dead_letter
 from stream.agents.replica import replica
-from stream.app import app, item_associations_topic, item_pairs_topic, metrics, publish, settings
+from stream.app import app, item_associations_topic, item_pairs_topic, metrics, publish_many, settings
 from stream.engine import CooccurrenceConfig, ItemAssociations, ItemUpdate
 from stream.engine.retrieval import PUBLISHED_PARTNERS
 from stream.partitions import acting_for
@@ -109,11 +109,8 @@ async def process_pairs(batch: list[Any]) -> None:
                 metrics.pairs_applied.inc(state.apply(by_item[item_id], COOCCURRENCE))
                 cooccurrence_table[key] = state.to_bytes()
                 states.append(state)
-    futures = [
-        await publish(item_associations_topic, state.item_id.encode(), record)
-        for state, record in zip(states, association_records(states), strict=True)
-    ]
-    for future in futures:
+    keys = [state.item_id.encode() for state in states]
+    for future in await publish_many(item_associations_topic, zip(keys, association_records(states), strict=True)):
         await future
 
 

@@ -50,6 +50,7 @@ from stream.app import (
     item_pairs_topic,
     metrics,
     publish,
+    publish_many,
     recommendations_topic,
     settings,
 )
@@ -630,9 +631,9 @@ async def _answer(
     trending = replica.trending(TRENDING_DEPTH)
     ranked = await asyncio.get_running_loop().run_in_executor(_ranking_executor, _rank, requests, depth, trending)
 
-    futures = []
     model = f"{replica.model_version}|items:{replica.size}"
     latest: dict[bytes, tuple[Any, bytes]] = {}
+    answers: list[tuple[bytes, bytes]] = []
     now = time.time()
     for user_key, items in zip(users, ranked, strict=True):
         for answer in per_user[user_key]:
@@ -646,12 +647,13 @@ async def _answer(
                 items=chosen,
                 model=model,
             )
-            futures.append(await publish(recommendations_topic, user_key, value))
+            answers.append((user_key, value))
             latest[user_key] = (answer.source, value)
             produced_ms = answer.source.message.timestamp
             if produced_ms:
                 metrics.end_to_end_latency.observe(max(0.0, now - produced_ms / 1000.0))
-    metrics.recommendations.inc(len(futures))
+    futures = await publish_many(recommendations_topic, answers)
+    metrics.recommendations.inc(len(answers))
     await _send_ad_targets(users, states, per_user, futures)
     return futures, latest
 
@@ -684,15 +686,20 @@ async def _send_ad_targets(
         return
     targets = targeter.target_many(ids, np.stack(vectors), affinities, timestamps)
     trigger_of = dict(zip(ids, triggers, strict=True))
-    for target in targets:
-        value = records.ad_target(
-            user_id=target.user_id,
-            campaign_id=target.campaign_id,
-            score=target.score,
-            ts=target.ts,
-            trigger_event_id=trigger_of[target.user_id],
+    sends = [
+        (
+            target.user_id.encode(),
+            records.ad_target(
+                user_id=target.user_id,
+                campaign_id=target.campaign_id,
+                score=target.score,
+                ts=target.ts,
+                trigger_event_id=trigger_of[target.user_id],
+            ),
         )
-        futures.append(await publish(ad_targets_topic, target.user_id.encode(), value))
+        for target in targets
+    ]
+    futures.extend(await publish_many(ad_targets_topic, sends))
     metrics.ad_targets.inc(len(targets))
     # The caps live with the user (in the table), not in the worker's memory.
     mine = set(ids)
