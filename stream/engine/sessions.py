@@ -343,8 +343,11 @@ class UserActivity:
                 activity.pending.append((event.ts, event.event_id, event))
                 activity.pending_ids.add(event.event_id)
             heapq.heapify(activity.pending)
-            for event_id in state["recent"]:
-                activity._remember(event_id)
+            # The newest ``dedup_capacity`` ids, as ``_remember`` one by one would keep them.
+            capacity, recent = activity.config.dedup_capacity, state["recent"]
+            recent = recent[max(0, len(recent) - capacity) :] if capacity > 0 else []
+            activity.recent_order = deque(recent)
+            activity.recent_ids = set(recent)
             activity.session_start, activity.session_last = state["session"]
             activity.items = set(state["items"])
             activity.latest = {kind: {item: ts for item, ts in pairs} for kind, pairs in state["latest"].items()}

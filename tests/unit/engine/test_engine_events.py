@@ -62,6 +62,21 @@ def test_accepts_bytes_iso_time_and_integer_ids():
     assert (event.event_id, event.user_id, event.ts, event.order_id) == ("7", "9", 1_700_000_000_000, "o")
 
 
+@pytest.mark.parametrize("capacity", [0, 1, 4, 10, 50])
+def test_a_state_read_with_a_smaller_id_memory_keeps_the_newest_ids(capacity):
+    """Reading a state keeps what remembering its ids one by one (the reference) would keep."""
+    events = [Event(f"e{n}", "u", f"i{n}", "click", 1000 + n) for n in range(10)]
+    activity = UserActivity(SessionConfig(allowed_lateness_ms=0, dedup_capacity=10))
+    activity.ingest(events)
+    config = SessionConfig(allowed_lateness_ms=0, dedup_capacity=capacity)
+    copy = UserActivity.from_bytes(activity.to_bytes(), config)
+    reference = UserActivity(config)
+    for event_id in activity.recent_order:
+        reference._remember(event_id)
+    assert list(copy.recent_order) == list(reference.recent_order)
+    assert copy.recent_ids == reference.recent_ids
+
+
 def test_state_round_trips():
     activity = UserActivity(SessionConfig(allowed_lateness_ms=10))
     activity.ingest(
