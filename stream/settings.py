@@ -48,7 +48,10 @@ SETTINGS_DOC: dict[str, str] = {
     "store": "Table store: 'rocksdb' (default, large state) or 'memory' (tests).",
     "web_host": "Address the HTTP API binds to.",
     "web_port": "Port of the HTTP API and /metrics.",
-    "processing_guarantee": "'at_least_once' (default, idempotent state) or 'exactly_once'.",
+    "processing_guarantee": (
+        "'at_least_once' (default, idempotent state) or 'exactly_once' (state and offsets in "
+        "transactions; the outputs stay at-least-once)."
+    ),
     "batch_size": "Most events an agent takes in one batch.",
     "batch_within_s": "Longest wait to fill a batch, in seconds.",
     "commit_interval_s": (

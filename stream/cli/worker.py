@@ -23,7 +23,9 @@ def worker(
     ),
     topic_prefix: str = typer.Option(None, "--topic-prefix", help="Prefix of every topic name."),
     processing_guarantee: str = typer.Option(
-        None, "--processing-guarantee", help="at_least_once (default) or exactly_once."
+        None,
+        "--processing-guarantee",
+        help="at_least_once (default) or exactly_once (state and offsets only; outputs stay at-least-once).",
     ),
     log_level: str = typer.Option(None, "--log-level", help="debug, info, warning or error."),
 ) -> None:
