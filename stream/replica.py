@@ -43,9 +43,9 @@ from stream.engine import (
 from stream.engine.retrieval import (
     PUBLISHED_PARTNERS,
     PublishedRule,
+    TrendingItems,
     best_lift_rules,
     published_channel_rules,
-    trending_items,
 )
 from stream.metrics import Metrics
 from stream.settings import Settings
@@ -77,7 +77,7 @@ class Replica:
         self.item_counts = ItemCounts()
         self.tally = TransactionTally()
         self.transactions = 0.0  # tally.total, kept current on the event loop
-        self._trending: list[tuple[str, float]] | None = None
+        self._trending = TrendingItems()
         self.offsets: dict[str, int] = {}
         self.ready = asyncio.Event()
         self.snapshot_at = 0.0
@@ -246,7 +246,7 @@ class Replica:
         self.tally.observe(f"item:{item_id}", float(record.get("opened") or 0.0))
         # Plain values for readers in other threads (ranking runs in an executor).
         self.transactions = self.tally.total
-        self._trending = None
+        self._trending.set_item(item_id, record.get("occurrences") or {})
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -281,12 +281,10 @@ class Replica:
     def trending(self, k: int) -> list[tuple[str, float]]:
         """The items in the most transactions (all channels), for users with nothing else.
 
-        Call it on the event loop (it walks the counts the loop updates); the result is kept
-        until the counts change, so a batch costs one look-up, not a sort of every item.
+        Call it on the event loop (the loop updates the counts). A call ranks the previous
+        leaders and the items whose counts changed since, not every item (``TrendingItems``).
         """
-        if self._trending is None or len(self._trending) < k:
-            self._trending = trending_items(self.item_counts.counts.items(), max(k, 50))
-        return self._trending[:k]
+        return self._trending.top(k)
 
     # -- snapshots -------------------------------------------------------------------------------
 
