@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
 
-__all__ = ["acting_for", "partition_for", "partition_state_key", "send_in_batches"]
+__all__ = ["acting_for", "cached_partition_for", "partition_for", "partition_state_key", "send_in_batches"]
 
 
 def partition_for(key: bytes, partitions: int) -> int:
@@ -35,7 +35,7 @@ def partition_for(key: bytes, partitions: int) -> int:
 
 
 @lru_cache(maxsize=1 << 16)
-def _cached_partition(key: bytes, partitions: int) -> int:
+def cached_partition_for(key: bytes, partitions: int) -> int:
     """``partition_for`` of keys that repeat (users, items): aiokafka's murmur2 is pure Python."""
     return partition_for(key, partitions)
 
@@ -56,7 +56,7 @@ async def send_in_batches(
     builders: dict[int, Any] = {}
     futures = []
     for key, value in records:
-        partition = partitions[_cached_partition(key, len(partitions))]
+        partition = partitions[cached_partition_for(key, len(partitions))]
         builder = builders.get(partition)
         if builder is None:
             builder = builders[partition] = producer.create_batch()

@@ -33,7 +33,6 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -71,7 +70,7 @@ from stream.engine import (
     validate_event,
 )
 from stream.engine.retrieval import ASSOCIATION_DEPTH, TRENDING_DEPTH, blend_query_vector
-from stream.partitions import acting_for, partition_for, partition_state_key
+from stream.partitions import acting_for, cached_partition_for, partition_state_key
 from stream.tables import user_recommendations_table, user_state_table
 from stream.topics import EVENT_TOPICS
 
@@ -223,10 +222,9 @@ class Answer:
     source: Any
 
 
-@lru_cache(maxsize=1 << 16)
 def _destination(item_id: str) -> int:
-    """The co-occurrence partition of an item (aiokafka's murmur2 is pure Python: cache it)."""
-    return partition_for(item_id.encode(), settings.partitions)
+    """The co-occurrence partition of an item."""
+    return cached_partition_for(item_id.encode(), settings.partitions)
 
 
 def _encoded(update: ItemUpdate) -> list[Any]:
