@@ -172,14 +172,15 @@ def best_lift_rules(
     return list(best.values())[:top_k]
 
 
+def _trend_order(pair: tuple[str, float]) -> tuple[float, str]:
+    """Most transactions first, ties by item id."""
+    return (-pair[1], pair[0])
+
+
 def trending_items(occurrences: Iterable[tuple[str, Mapping[str, float]]], k: int) -> list[tuple[str, float]]:
     """The ``k`` items in the most transactions (all kinds summed), ties by item id."""
     totals = ((item, sum(kinds.values())) for item, kinds in occurrences)
-    return heapq.nsmallest(k, totals, key=lambda pair: (-pair[1], pair[0]))  # sorted(...)[:k] without the sort
-
-
-def _trend_order(pair: tuple[str, float]) -> tuple[float, str]:
-    return (-pair[1], pair[0])
+    return heapq.nsmallest(k, totals, key=_trend_order)  # sorted(...)[:k] without the sort
 
 
 class TrendingItems:
@@ -210,10 +211,8 @@ class TrendingItems:
         self.totals[item_id] = total
         if self._rank_all:
             return
-        if before is not None and total < before and item_id in self._leader_ids:
-            self._rank_all = True
-            self._changed.clear()
-        elif len(self._changed) * 2 >= len(self.totals):  # ranking everything is cheaper now
+        leader_fell = before is not None and total < before and item_id in self._leader_ids
+        if leader_fell or len(self._changed) * 2 >= len(self.totals):  # or ranking everything is cheaper
             self._rank_all = True
             self._changed.clear()
         else:
