@@ -261,6 +261,12 @@ recommendations_topic = topic("cross-recommendations")
 ad_targets_topic = topic("ad-targets")
 dead_letter_topic = topic("dead-letter")
 
-# Importing the agents and views registers them on `app` (they import this module).
+# Importing the agents and views registers them on `app` (they import this module); a worker
+# registers only its role's agents (XSELL_ROLE), so it subscribes only to their topics.
 from stream import views  # noqa: E402,F401
-from stream.agents import catalog, cooccurrence, health, interactions, replica  # noqa: E402,F401
+from stream.agents import health, replica  # noqa: E402,F401
+
+if settings.runs_interactions:
+    from stream.agents import catalog, interactions  # noqa: E402,F401
+if settings.runs_cooccurrence:
+    from stream.agents import cooccurrence  # noqa: E402,F401

@@ -92,6 +92,13 @@ class Replica:
         """Load the snapshot, then follow both topics until cancelled."""
         self.model_version = model_version
         await self._in_thread(self._load_snapshot, dim)
+        await self._follow((self.embeddings_topic, self.associations_topic))
+
+    async def run_associations(self) -> None:
+        """Follow ``item-associations`` only until cancelled (a co-occurrence worker: no encoder, no index)."""
+        await self._follow((self.associations_topic,))
+
+    async def _follow(self, topics: tuple[str, ...]) -> None:
         consumer = self._consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.bootstrap_servers,
             group_id=None,
@@ -102,7 +109,7 @@ class Replica:
         )
         await consumer.start()
         try:
-            partitions = await self._assign(consumer)
+            partitions = await self._assign(consumer, topics)
             targets = await consumer.end_offsets(partitions)
             last_snapshot = time.monotonic()
             while True:
@@ -130,9 +137,9 @@ class Replica:
     async def _reached(self, consumer: AIOKafkaConsumer, tp: TopicPartition, end: int) -> bool:
         return await consumer.position(tp) >= end
 
-    async def _assign(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+    async def _assign(self, consumer: AIOKafkaConsumer, topics: tuple[str, ...]) -> list[TopicPartition]:
         partitions: list[TopicPartition] = []
-        for topic in (self.embeddings_topic, self.associations_topic):
+        for topic in topics:
             numbers = None
             while not numbers:
                 numbers = consumer.partitions_for_topic(topic)

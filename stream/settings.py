@@ -21,7 +21,7 @@ from typing import Any, get_type_hints
 
 from stream.errors import ConfigError
 
-__all__ = ["ENV_PREFIX", "SETTINGS_DOC", "Settings"]
+__all__ = ["ENV_PREFIX", "ROLES", "SETTINGS_DOC", "Settings"]
 
 ENV_PREFIX = "XSELL_"
 
@@ -37,9 +37,15 @@ DEFAULT_SESSION_GAP_S = 30 * 60.0
 DEFAULT_IDLE_FLUSH_S = 30.0
 DEFAULT_RECOMMENDATIONS = 10
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024
+ROLES = ("all", "interactions", "cooccurrence")
 
 SETTINGS_DOC: dict[str, str] = {
     "app_id": "Faust application id: consumer group and prefix of changelog topics.",
+    "role": (
+        "What this worker runs: 'all' (default), 'interactions' (events, encoder, HTTP API: all but "
+        "co-occurrence) or 'cooccurrence' (item-pairs to item-associations only). Roles share the "
+        "consumer group and tables; Kafka gives each role's partitions to the workers that run it."
+    ),
     "broker": "Kafka bootstrap, e.g. kafka://host:9092 (several separated by ';').",
     "topic_prefix": "Prefix of every topic name, e.g. 'shop1.' (empty: no prefix).",
     "partitions": "Partitions of the topics xsell creates (inputs must be co-partitioned).",
@@ -84,6 +90,7 @@ class Settings:
     """Settings of one xsell worker (see ``SETTINGS_DOC`` for each field)."""
 
     app_id: str = "xsell"
+    role: str = "all"
     broker: str = DEFAULT_BROKER
     topic_prefix: str = ""
     partitions: int = DEFAULT_PARTITIONS
@@ -121,6 +128,7 @@ class Settings:
                 self.processing_guarantee in {"at_least_once", "exactly_once"},
                 f"processing_guarantee must be at_least_once or exactly_once, got {self.processing_guarantee!r}",
             ),
+            (self.role in ROLES, f"role must be one of {', '.join(ROLES)}, got {self.role!r}"),
             (self.partitions >= 1, f"partitions must be >= 1, got {self.partitions}"),
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
             (self.batch_within_s > 0, f"batch_within_s must be > 0, got {self.batch_within_s}"),
@@ -138,6 +146,16 @@ class Settings:
                 raise ConfigError(message)
         if not self.broker.startswith("kafka://"):
             object.__setattr__(self, "broker", f"kafka://{self.broker}")
+
+    @property
+    def runs_interactions(self) -> bool:
+        """This worker answers events: interactions agent, encoder agent, user tables, HTTP API for users."""
+        return self.role != "cooccurrence"
+
+    @property
+    def runs_cooccurrence(self) -> bool:
+        """This worker counts ``item-pairs`` and publishes ``item-associations``."""
+        return self.role != "interactions"
 
     @property
     def bootstrap_servers(self) -> list[str]:

@@ -8,6 +8,12 @@
 
 Values are the engine's own versioned serialisations (bytes), so a table holds what the
 offline code would hold, and a changelog record is one key's whole state.
+
+A worker defines only the tables of its role (``XSELL_ROLE``): a table's changelog is part
+of the worker's subscription, and Faust's assignor gives a changelog's partitions with the
+source partitions of the workers that subscribe to both, so a co-occurrence worker must not
+subscribe to the user tables' changelogs, nor an interactions worker to ``cooccurrence``'s.
+Importing a table the role does not define fails with an ImportError.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ def _table(name: str):  # type: ignore[no-untyped-def]
     )
 
 
-user_state_table = _table("user-state")
-user_recommendations_table = _table("user-recommendations")
-cooccurrence_table = _table("cooccurrence")
+if settings.runs_interactions:
+    user_state_table = _table("user-state")
+    user_recommendations_table = _table("user-recommendations")
+if settings.runs_cooccurrence:
+    cooccurrence_table = _table("cooccurrence")

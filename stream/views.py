@@ -8,7 +8,9 @@
 | GET /healthz                           | 200 once tables are recovered and the replica caught up, else 503 |
 | GET /metrics                           | Prometheus text format                              |
 
-Unknown ids are 404 and bad parameters 400, both with a JSON ``{"error": ...}``.
+Unknown ids are 404 and bad parameters 400, both with a JSON ``{"error": ...}``. A
+co-occurrence worker (``XSELL_ROLE=cooccurrence``) has no user tables and no index: it
+serves no users route, and its ``similar`` answers 404.
 """
 
 from __future__ import annotations
@@ -20,9 +22,8 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from stream.agents.replica import replica
-from stream.app import app, metrics
+from stream.app import app, metrics, settings
 from stream.engine import CHANNELS
-from stream.tables import user_recommendations_table
 
 MAX_K = 100
 
@@ -66,14 +67,17 @@ class MetricsPage(View):
         return self.web.bytes(metrics.exposition(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
 
-@app.page("/users/{user_id}/recommendations")
-class UserRecommendations(View):
-    @app.table_route(table=user_recommendations_table, match_info="user_id")
-    async def get(self, request: Request, user_id: str) -> Response:
-        value = user_recommendations_table.get(user_id.encode())
-        if value is None:
-            return _error(self.web, 404, f"no recommendations for user {user_id!r}")
-        return self.web.bytes(value, content_type="application/json")
+if settings.runs_interactions:
+    from stream.tables import user_recommendations_table
+
+    @app.page("/users/{user_id}/recommendations")
+    class UserRecommendations(View):
+        @app.table_route(table=user_recommendations_table, match_info="user_id")
+        async def get(self, request: Request, user_id: str) -> Response:
+            value = user_recommendations_table.get(user_id.encode())
+            if value is None:
+                return _error(self.web, 404, f"no recommendations for user {user_id!r}")
+            return self.web.bytes(value, content_type="application/json")
 
 
 @app.page("/items/{item_id}/associations")

@@ -117,6 +117,8 @@ async def process_pairs(batch: list[Any]) -> None:
 @app.agent(item_pairs_topic, name="xsell-cooccurrence")
 async def cooccurrence(stream: Any) -> None:
     """Count pairs per item and publish the item's associations."""
+    # The metrics of a published record use every item's counts and N from the replica.
+    await replica.ready.wait()
     async for batch in stream.take_events(settings.batch_size, within=settings.batch_within_s):
         started = time.perf_counter()
         metrics.batch_size.labels(agent="cooccurrence").observe(len(batch))

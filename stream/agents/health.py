@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from stream.app import app, metrics
-from stream.tables import cooccurrence_table, user_recommendations_table, user_state_table
 from stream.views import is_ready
 
 _lag_series: set[tuple[str, str]] = set()
@@ -37,12 +36,8 @@ async def report_lag() -> None:
 
 @app.timer(10.0)
 async def report_table_sizes() -> None:
-    """Keys per table on this worker (counting walks the store, so not on the hot path)."""
-    for name, table in (
-        ("user-state", user_state_table),
-        ("user-recommendations", user_recommendations_table),
-        ("cooccurrence", cooccurrence_table),
-    ):
+    """Keys per table of this worker's role (counting walks the store, so not on the hot path)."""
+    for name, table in app.tables.items():
         metrics.table_keys.labels(table=name).set(len(table))
 
 

@@ -2,7 +2,9 @@
 
 The logic lives in ``stream.replica.Replica`` (no Faust); this module owns the one
 instance per worker and runs it once the encoder is loaded (the replica needs the model
-version and dimension to accept or refuse its snapshot).
+version and dimension to accept or refuse its snapshot). A co-occurrence worker
+(``XSELL_ROLE=cooccurrence``) loads no encoder and follows ``item-associations`` only: it
+needs every item's counts and N for the metrics it publishes, not the vectors.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from stream.agents.catalog import load_encoder
 from stream.app import app, metrics, settings
 from stream.replica import Replica
 
@@ -23,9 +24,14 @@ replica = Replica(settings, metrics)
 
 @app.task
 async def follow_replica() -> None:
-    encoder = await load_encoder()
     try:
-        await replica.run(encoder.model_version, encoder.dimension)
+        if settings.runs_interactions:
+            from stream.agents.catalog import load_encoder
+
+            encoder = await load_encoder()
+            await replica.run(encoder.model_version, encoder.dimension)
+        else:
+            await replica.run_associations()
     except asyncio.CancelledError:
         raise
     except Exception:

@@ -23,6 +23,10 @@ guarantee its own topic prefix and app id:
 6. **memory**: worker RSS growth from ready to the end, and the serialised sizes of the
    user-state, cooccurrence and item-associations records.
 
+With ``split_roles`` xsell runs as two worker processes, ``XSELL_ROLE=interactions`` and
+``XSELL_ROLE=cooccurrence`` (one consumer group), the way an operator moves the co-occurrence
+agent off the answering workers; the naive agent stays one process, and RSS is the sum.
+
 **Events/s** is the same for all three: the outputs' CreateTime stamps (set by the
 producer that wrote them, when it was handed the message), ``n / (last - first)``, where
 ``n`` counts the outputs stamped after the first millisecond — so neither start-up nor a
@@ -110,6 +114,7 @@ class PipelineConfig:
     exact_index_below: int = DEFAULT_EXACT_INDEX_BELOW
     lateness_s: float = DEFAULT_LATENESS_S
     worker_settings: tuple[tuple[str, str], ...] = ()  # extra XSELL_* settings for the xsell worker
+    split_roles: bool = False  # xsell as an interactions worker and a co-occurrence worker
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -440,28 +445,39 @@ def _guarantee_run(run: _Run, guarantee: str, client: dict[str, Any]) -> dict[st
     framework = _framework_ceiling(run, guarantee)
     prefix = run.prefix(guarantee)
     app_id = f"xsell-bench-{run.run_id}-{guarantee.replace('_', '-')}"
-    worker = xsell_worker(
-        f"xsell-{guarantee}",
-        run_dir=run.run_dir,
-        web_port=free_port(),
-        settings={
-            "XSELL_BROKER": f"kafka://{run.bootstrap}",
-            "XSELL_APP_ID": app_id,
-            "XSELL_TOPIC_PREFIX": prefix,
-            "XSELL_PARTITIONS": str(config.partitions),
-            "XSELL_STORE": config.store,
-            "XSELL_EXACT_INDEX_BELOW": str(config.exact_index_below),
-            "XSELL_PROCESSING_GUARANTEE": guarantee,
-            "XSELL_LATENESS_S": str(config.lateness_s),
-            **dict(config.worker_settings),
-        },
-    )
-    run.workers.append(worker.start())
+    settings = {
+        "XSELL_BROKER": f"kafka://{run.bootstrap}",
+        "XSELL_APP_ID": app_id,
+        "XSELL_TOPIC_PREFIX": prefix,
+        "XSELL_PARTITIONS": str(config.partitions),
+        "XSELL_STORE": config.store,
+        "XSELL_EXACT_INDEX_BELOW": str(config.exact_index_below),
+        "XSELL_PROCESSING_GUARANTEE": guarantee,
+        "XSELL_LATENESS_S": str(config.lateness_s),
+        **dict(config.worker_settings),
+    }
+    roles = ("interactions", "cooccurrence") if config.split_roles else ("all",)
+    workers = [
+        xsell_worker(
+            f"xsell-{guarantee}" + ("" if role == "all" else f"-{role}"),
+            run_dir=run.run_dir,
+            web_port=free_port(),
+            settings={**settings, "XSELL_ROLE": role},
+        )
+        for role in roles
+    ]
+    for worker in workers:
+        run.workers.append(worker.start())
+
+    def alive() -> None:
+        for worker in workers:
+            worker.check_alive()
+
     recommendations = prefix + "cross-recommendations"
     description = f"[{guarantee}] xsell: loading encoder, building the index"
     run.step(description, 0, 1)
-    ready_s = worker.wait_healthy()
-    rss_ready = worker.rss_bytes()
+    ready_s = max(worker.wait_healthy() for worker in workers)
+    rss_ready = sum(worker.rss_bytes() for worker in workers)
     run.step(description, 1, 1)
 
     description = f"[{guarantee}] xsell: feeding {config.events:,} events in time order"
@@ -475,7 +491,7 @@ def _guarantee_run(run: _Run, guarantee: str, client: dict[str, Any]) -> dict[st
             recommendations,
             total=config.events,
             timeout_s=_saturation_timeout(config.events),
-            alive=worker.check_alive,
+            alive=alive,
             on_progress=lambda done: run.step(description, done, config.events),
             stall_s=STALL_S,
         )
@@ -498,11 +514,12 @@ def _guarantee_run(run: _Run, guarantee: str, client: dict[str, Any]) -> dict[st
     }
 
     latency = (
-        _latency(run, guarantee, worker, recommendations, saturation_end) if config.latency_seconds > 0 else {}
+        _latency(run, guarantee, alive, recommendations, saturation_end) if config.latency_seconds > 0 else {}
     )
-    memory = _memory(run, worker, app_id, prefix, rss_ready)
-    worker.stop()
-    run.workers.remove(worker)
+    memory = _memory(run, workers, app_id, prefix, rss_ready)
+    for worker in workers:
+        worker.stop()
+        run.workers.remove(worker)
 
     xsell_rate = xsell["events_per_s"]
     ratios = {
@@ -530,7 +547,8 @@ def _guarantee_run(run: _Run, guarantee: str, client: dict[str, Any]) -> dict[st
         "memory": memory,
         "ratios": ratios,
         "goals": goals,
-        "worker_log": str(worker.log_path),
+        "worker_processes": len(workers),
+        "worker_logs": [str(worker.log_path) for worker in workers],
     }
 
 
@@ -555,7 +573,7 @@ def _first_answers(outputs: list[kafka_io.OutputRecord]) -> dict[str, int]:
 
 
 def _latency(
-    run: _Run, guarantee: str, worker: WorkerProcess, topic: str, since: dict[Any, int]
+    run: _Run, guarantee: str, alive: Callable[[], None], topic: str, since: dict[Any, int]
 ) -> dict[str, Any]:
     config = run.config
     total = int(round(config.rate * config.latency_seconds))
@@ -563,7 +581,7 @@ def _latency(
     produced, received, offered_seconds = asyncio.run(
         _offer_at_rate(run, guarantee, since, total, lambda done: run.step(description, done, total))
     )
-    worker.check_alive()
+    alive()
     latencies = np.array(
         [received[event_id] - produced[event_id] for event_id in produced if event_id in received]
     ) * 1000.0
@@ -661,9 +679,9 @@ def _latency_events(run: _Run, guarantee: str, total: int) -> list[tuple[str, by
     ]
 
 
-def _memory(run: _Run, worker: WorkerProcess, app_id: str, prefix: str, rss_ready: int) -> dict[str, Any]:
-    """Worker RSS growth, and the serialised (and parsed) sizes of what the worker holds."""
-    rss_end = worker.rss_bytes()
+def _memory(run: _Run, workers: list[WorkerProcess], app_id: str, prefix: str, rss_ready: int) -> dict[str, Any]:
+    """Worker RSS growth (all of xsell's workers), and the serialised (and parsed) sizes of what they hold."""
+    rss_end = sum(worker.rss_bytes() for worker in workers)
     run.step("memory: reading tables", 0, 3)
     users = _latest_values(asyncio.run(kafka_io.read_topic(run.bootstrap, f"{app_id}-user-state-changelog")))
     profiles = {key: value for key, value in users.items() if not key.startswith(b"__")}

@@ -27,6 +27,9 @@ def worker(
         "--processing-guarantee",
         help="at_least_once (default) or exactly_once (state and offsets only; outputs stay at-least-once).",
     ),
+    role: str = typer.Option(
+        None, "--role", help="all (default), interactions (all but co-occurrence) or cooccurrence (only it)."
+    ),
     log_level: str = typer.Option(None, "--log-level", help="debug, info, warning or error."),
 ) -> None:
     """Run a worker until stopped (Ctrl-C or SIGTERM stop it cleanly).
@@ -41,6 +44,7 @@ def worker(
         partitions=partitions,
         topic_prefix=topic_prefix,
         processing_guarantee=processing_guarantee,
+        role=role,
         log_level=log_level,
     )
     # stream.app reads its settings from the environment, as `faust -A stream.app` does.

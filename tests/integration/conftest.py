@@ -75,7 +75,7 @@ class Deployment:
     def topic(self, name: str) -> str:
         return f"{self.prefix}{name}"
 
-    def worker(self, name: str, *, start: bool = True, store: str = "memory") -> Worker:
+    def worker(self, name: str, *, start: bool = True, store: str = "memory", role: str = "all") -> Worker:
         """A worker of this deployment (its data directory survives restarts under ``name``)."""
         web_port = free_port()
         env = {
@@ -92,6 +92,7 @@ class Deployment:
             "XSELL_LATENESS_S": "60",
             "XSELL_EXACT_INDEX_BELOW": "1000000",  # exact search: restarts give identical answers
             "XSELL_LOG_LEVEL": "info",
+            "XSELL_ROLE": role,
             **self.settings,
         }
         self.root.mkdir(parents=True, exist_ok=True)

@@ -43,13 +43,16 @@ def _users_in_first(path: Path, count: int) -> int:
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_smoke_run_reports_every_phase(kafka_broker: LocalKafka, shared_data: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("split_roles", [False, True], ids=["one-worker", "split-roles"])
+def test_smoke_run_reports_every_phase(
+    kafka_broker: LocalKafka, shared_data: Path, tmp_path: Path, split_roles: bool
+) -> None:
     out = tmp_path / "pipeline.json"
     result = _run(
         "--events", str(EVENTS), "--items", str(ITEMS), "--rate", str(RATE),
         "--latency-seconds", str(LATENCY_SECONDS), "--broker", kafka_broker.bootstrap,
         "--data", str(shared_data), "--work-dir", str(tmp_path / "work"), "--store", "memory",
-        "--json", str(out),
+        "--json", str(out), *(["--split-roles"] if split_roles else []),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(out.read_text())
@@ -61,6 +64,8 @@ def test_smoke_run_reports_every_phase(kafka_broker: LocalKafka, shared_data: Pa
     assert run["framework_ceiling"]["outputs"] == EVENTS
     assert run["framework_ceiling"]["events_per_s"] > 0
 
+    assert run["worker_processes"] == (2 if split_roles else 1)
+    assert len(run["worker_logs"]) == run["worker_processes"]
     xsell = run["xsell"]
     # Nothing silently dropped: every event answered or dead-lettered (with a reason).
     assert xsell["answered"] + sum(xsell["dead_letters"].values()) >= EVENTS, xsell

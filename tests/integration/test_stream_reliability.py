@@ -387,3 +387,38 @@ def test_kill_9_of_one_worker_loses_nothing_and_counts_nothing_twice(deployment,
             f"\nkill -9: {len(events)} events, {duplicates} duplicate answers "
             f"({duplicates / len(events):.2%}), counts equal the brute-force recount"
         )
+
+
+def test_split_roles_answer_every_event_once_and_count_like_a_brute_force_recount(
+    deployment_factory, kafka_io, until
+):
+    """An interactions worker and a co-occurrence worker (``XSELL_ROLE``) in one consumer group:
+    each gets only its role's partitions, and together they answer and count as one worker."""
+    deployment = deployment_factory(settings=PRODUCED_TOPIC_BY_TOPIC)
+    answering = deployment.worker("answering", role="interactions")
+    counting = deployment.worker("counting", role="cooccurrence")
+    answering.wait_ready()
+    counting.wait_ready()
+
+    events = synthetic_log(150, seed=10)
+    produce_events(kafka_io, deployment, events)
+    by_trigger = answers_by_trigger(kafka_io, deployment, events)
+    assert len(by_trigger) == len(events)
+    assert all(len(found) == 1 for found in by_trigger.values())
+    transactions, _, pairs = brute_force_counts(events)
+    wait_for_counts(answering, pairs, transactions, until)
+
+    def topics_held(worker) -> set[str]:
+        return {
+            line.split('topic="')[1].split('"')[0].removeprefix(deployment.prefix)
+            for line in metrics_lines(worker, "xsell_consumer_lag_messages")
+        }
+
+    until(lambda: "item-pairs" in topics_held(counting), 30, message="the co-occurrence worker holds no item-pairs")
+    assert topics_held(counting) == {"item-pairs"}
+    assert {"clicks", "carts", "purchases"} <= topics_held(answering)
+    assert "item-pairs" not in topics_held(answering)
+    tables = {line.split('table="')[1].split('"')[0] for line in metrics_lines(counting, "xsell_table_keys")}
+    assert tables == {"cooccurrence"}
+    assert counting.get(f"/users/{events[0]['user_id']}/recommendations").status_code == 404
+    assert answering.get(f"/users/{events[0]['user_id']}/recommendations").status_code == 200
