@@ -22,6 +22,7 @@ from faust.types import TP
 from faust.types.transports import TransportT
 from mode.utils.objects import cached_property  # noqa: F401  (re-exported for agents)
 
+from stream import heap
 from stream.metrics import Metrics
 from stream.partitions import send_in_batches
 from stream.settings import Settings
@@ -33,6 +34,8 @@ log = logging.getLogger("xsell")
 
 settings = Settings.from_env()
 metrics = Metrics()
+heap.tune()  # the worker settles its heap once ready (stream.agents.replica)
+heap.watch_pauses(metrics)
 Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
 
 

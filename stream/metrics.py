@@ -41,6 +41,7 @@ METRICS_DOC: dict[str, str] = {
     "xsell_consumer_lag_messages": "Messages behind the log end, by topic and partition (assigned partitions only).",
     "xsell_rebalances_total": "Consumer group rebalances this worker went through.",
     "xsell_recoveries_total": "Table recoveries completed by this worker.",
+    "xsell_gc_pause_seconds": "Pauses of Python's garbage collector (the whole worker stops), by generation.",
     "xsell_worker_up": "1 while the worker process runs.",
     "xsell_worker_ready": "1 once tables are recovered and the index is loaded.",
 }
@@ -123,6 +124,13 @@ class Metrics:
         )
         self.rebalances = Counter("xsell_rebalances", METRICS_DOC["xsell_rebalances_total"], registry=r)
         self.recoveries = Counter("xsell_recoveries", METRICS_DOC["xsell_recoveries_total"], registry=r)
+        self.gc_pause_seconds = Histogram(
+            "xsell_gc_pause_seconds",
+            METRICS_DOC["xsell_gc_pause_seconds"],
+            ["generation"],
+            buckets=SECONDS_BUCKETS,
+            registry=r,
+        )
         self.worker_up = Gauge("xsell_worker_up", METRICS_DOC["xsell_worker_up"], registry=r)
         self.worker_ready = Gauge("xsell_worker_ready", METRICS_DOC["xsell_worker_ready"], registry=r)
         self.worker_up.set(1)

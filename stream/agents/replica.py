@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from stream import heap
 from stream.app import app, metrics, settings
 from stream.replica import Replica
 
@@ -38,3 +39,10 @@ async def follow_replica() -> None:
         log.exception("the replica stopped; the worker is no longer ready")
         metrics.worker_ready.set(0)
         raise
+
+
+@app.task
+async def settle_heap_once_ready() -> None:
+    """The encoder, index and replica are loaded for life: keep them out of later collections."""
+    await replica.ready.wait()
+    heap.settle()
