@@ -18,7 +18,15 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from stream.benchmarks.errors import BenchmarkError
 
-__all__ = ["OutputRecord", "create_plain_topics", "end_offsets", "produce", "read_topic", "wait_for_offsets"]
+__all__ = [
+    "OutputRecord",
+    "create_plain_topics",
+    "end_offsets",
+    "produce",
+    "read_topic",
+    "wait_for_group",
+    "wait_for_offsets",
+]
 
 PRODUCE_LINGER_MS = 20
 PRODUCE_BATCH_BYTES = 256 * 1024
@@ -148,6 +156,33 @@ async def wait_for_offsets(
             await asyncio.sleep(POLL_EVERY_S)
     finally:
         await consumer.stop()
+
+
+async def wait_for_group(
+    bootstrap: str, group: str, topic: str, *, timeout_s: float, alive: Callable[[], None] = lambda: None
+) -> float:
+    """Seconds until consumer ``group`` has committed every record ``topic`` holds now; raises
+    ``BenchmarkError`` at ``timeout_s``. Commits come every commit interval, so it is that coarse."""
+    targets = await end_offsets(bootstrap, topic)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        started = time.monotonic()
+        while True:
+            alive()
+            committed = await admin.list_consumer_group_offsets(group, partitions=list(targets))
+            behind = sum(
+                max(0, end - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0))
+                for tp, end in targets.items()
+            )
+            elapsed = time.monotonic() - started
+            if not behind:
+                return elapsed
+            if elapsed > timeout_s:
+                raise BenchmarkError(f"group {group}: {behind} records of {topic} not committed after {timeout_s:.0f}s")
+            await asyncio.sleep(POLL_EVERY_S / 5)
+    finally:
+        await admin.close()
 
 
 async def read_topic(

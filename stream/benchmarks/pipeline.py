@@ -16,7 +16,9 @@ guarantee its own topic prefix and app id:
    advance together in event time, as live traffic does. (All of them waiting up front,
    Faust reads the three topics at equal *record* rates: the rarer carts and purchases raced
    weeks of event time ahead of the clicks, and a third of the events were dead-lettered as
-   too late, see docs/benchmarks/pipeline.md.)
+   too late, see docs/benchmarks/pipeline.md.) Once the last event is answered, the run waits
+   until xsell's consumer group has committed all of ``item-pairs`` (the counts caught up:
+   ``pairs_counted_after_last_answer_s``, as coarse as the commit interval);
 5. **xsell, latency**: the same worker, events offered at ``rate`` per second for
    ``latency_seconds``; latency runs from the wall clock just before each produce to the
    wall clock when its recommendation (matched by ``trigger_event_id``) was consumed;
@@ -497,6 +499,11 @@ def _guarantee_run(run: _Run, guarantee: str, client: dict[str, Any]) -> dict[st
         )
     )
     saturation_end = asyncio.run(kafka_io.end_offsets(run.bootstrap, recommendations))
+    counted_after_s = asyncio.run(
+        kafka_io.wait_for_group(
+            run.bootstrap, app_id, prefix + "item-pairs", timeout_s=_saturation_timeout(config.events), alive=alive
+        )
+    )
     outputs = asyncio.run(kafka_io.read_topic(run.bootstrap, recommendations))
     first_answers = _first_answers(outputs)
     expected = {event_id for _, _, _, event_id in run.workload.replay(0, config.events)}
@@ -510,6 +517,7 @@ def _guarantee_run(run: _Run, guarantee: str, client: dict[str, Any]) -> dict[st
         "unanswered": len(expected - answered),
         "duplicate_answers": len(outputs) - len(first_answers),
         "ready_seconds": ready_s,
+        "pairs_counted_after_last_answer_s": counted_after_s,
         **measured,
     }
 

@@ -157,6 +157,8 @@ def _table(report: dict[str, Any]) -> Table:
             ("xsell / framework", f"{ratios['xsell_over_framework']:.2f}x",
              f"{throughput_goal['target']}: {'reached' if throughput_goal['reached'] else 'NOT reached'}"),
             ("xsell / client", f"{ratios['xsell_over_client']:.3f}x", ""),
+            ("co-occurrence caught up, s after the last answer",
+             _number(run["xsell"]["pairs_counted_after_last_answer_s"], 1), ""),
             ("unanswered / duplicate answers",
              f"{run['xsell']['unanswered']} / {run['xsell']['duplicate_answers']}", ""),
         ]

@@ -71,6 +71,7 @@ def test_smoke_run_reports_every_phase(
     assert xsell["answered"] + sum(xsell["dead_letters"].values()) >= EVENTS, xsell
     assert xsell["answered"] + xsell["unanswered"] == EVENTS
     assert xsell["events_per_s"] > 0
+    assert xsell["pairs_counted_after_last_answer_s"] >= 0  # the run waited for the counts to catch up
     assert run["ratios"]["xsell_over_framework"] == pytest.approx(
         xsell["events_per_s"] / run["framework_ceiling"]["events_per_s"]
     )
