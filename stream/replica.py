@@ -44,7 +44,7 @@ from stream.engine.retrieval import (
     PUBLISHED_PARTNERS,
     PublishedRule,
     TrendingItems,
-    best_lift_rules,
+    best_lift_rules_many,
     published_channel_rules,
 )
 from stream.metrics import Metrics
@@ -259,8 +259,22 @@ class Replica:
 
     def rules(self, item_id: str, *, top_k: int = 20, channels: tuple[str, ...] | None = None) -> list[AssociationRule]:
         """The item's association rules across channels, metrics from the latest counts, by lift."""
-        counts = self._rule_counts(item_id)
-        return [] if counts is None else best_lift_rules(item_id, top_k=top_k, channels=channels, **counts)
+        return self.rules_many([item_id], top_k=top_k, channels=channels)[0]
+
+    def rules_many(
+        self, item_ids: Sequence[str], *, top_k: int = 20, channels: tuple[str, ...] | None = None
+    ) -> list[list[AssociationRule]]:
+        """``rules`` of each item (none for an item without a record), in one vectorised pass."""
+        known = [(item_id, record) for item_id in item_ids if (record := self.associations.get(item_id)) is not None]
+        found = best_lift_rules_many(
+            [(item_id, record.get("occurrences") or {}, record.get("partners") or {}) for item_id, record in known],
+            consequent_count=self.item_counts.get,
+            transactions=self.transactions,
+            top_k=top_k,
+            channels=channels,
+        )
+        by_item = dict(zip((item_id for item_id, _ in known), found, strict=True))
+        return [by_item.get(item_id, []) for item_id in item_ids]
 
     def published_rules(self, item_ids: Sequence[str]) -> list[dict[str, list[PublishedRule]]]:
         """Each item's best rules per channel (what its ``item-associations`` record lists),
@@ -273,17 +287,6 @@ class Replica:
         return published_channel_rules(
             entries, consequent_count=self.item_counts.get, transactions=self.transactions, top_k=PUBLISHED_PARTNERS
         )
-
-    def _rule_counts(self, item_id: str) -> dict[str, Any] | None:
-        record = self.associations.get(item_id)
-        if record is None:
-            return None
-        return {
-            "occurrences": record.get("occurrences") or {},
-            "partners": record.get("partners") or {},
-            "consequent_count": self.item_counts.get,
-            "transactions": self.transactions,
-        }
 
     def trending(self, k: int) -> list[tuple[str, float]]:
         """The items in the most transactions (all channels), for users with nothing else.

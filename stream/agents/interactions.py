@@ -564,17 +564,10 @@ def _rank(
         found = index.query_arrays(vectors, depth)
         return list(zip(found.ids.tolist(), found.scores, strict=True))
 
-    rules_cache: dict[str, Any] = {}
-
-    def associations(item_id: str) -> Any:
-        if item_id not in rules_cache:
-            rules_cache[item_id] = replica.rules(item_id, top_k=ASSOCIATION_DEPTH)
-        return rules_cache[item_id]
-
     ranked = recommend_many(
         requests,
         similar=similar,
-        associations=associations,
+        associations=lambda items: replica.rules_many(items, top_k=ASSOCIATION_DEPTH),
         catalog=_IndexCatalog(),
         trending=trending,
         config=RankingConfig(top_k=k),

@@ -39,7 +39,8 @@ __all__ = [
 ]
 
 SimilaritySearch = Callable[[NDArray[np.float32], int], list[tuple[Sequence[str], NDArray[np.floating]]]]
-AssociationLookup = Callable[[str], Sequence[AssociationRule]]
+# The rules of each of some items, in their order (one call per ranking batch).
+AssociationLookup = Callable[[Sequence[str]], Sequence[Sequence[AssociationRule]]]
 BOUGHT_CHANNELS = ("cart->purchase", "purchase->purchase", "click->purchase")
 # Candidates looked up at a time once some near the top were ruled out (out of stock, deleted).
 _MIN_LOOKUP = 8
@@ -132,6 +133,11 @@ def recommend_many(
         for i, found in zip(with_vectors, similar(stacked, config.candidates_per_source), strict=True):
             neighbours[i] = found
     top_trend = max((score for _, score in trending), default=0.0)
+    recents = [list(dict.fromkeys(reversed(r.recent_items)))[: config.recent_items_used] for r in requests]
+    rules_of: dict[str, Sequence[AssociationRule]] = {}
+    if associations is not None:
+        sources = list(dict.fromkeys(source for recent in recents for source in recent))
+        rules_of = dict(zip(sources, associations(sources), strict=True))
     results = []
     for index, request in enumerate(requests):
         scores: dict[str, float] = {}
@@ -144,11 +150,10 @@ def recommend_many(
             reasons.setdefault(item, []).append((score, reason))
 
         if associations is not None:
-            recent = list(dict.fromkeys(reversed(request.recent_items)))[: config.recent_items_used]
             best: dict[str, tuple[float, str]] = {}
-            for position, source in enumerate(recent):
+            for position, source in enumerate(recents[index]):
                 recency = 1.0 / (1 + position)
-                for rule in list(associations(source))[: config.candidates_per_source]:
+                for rule in list(rules_of[source])[: config.candidates_per_source]:
                     if rule.lift < config.min_lift:
                         continue
                     strength = recency * (1.0 - 1.0 / rule.lift) if rule.lift > 0 else 0.0

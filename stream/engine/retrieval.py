@@ -32,6 +32,7 @@ __all__ = [
     "TRENDING_DEPTH",
     "TrendingItems",
     "best_lift_rules",
+    "best_lift_rules_many",
     "blend_query_vector",
     "published_channel_rules",
     "trending_items",
@@ -146,26 +147,52 @@ def best_lift_rules(
     as that kind, and ``transactions`` is N. A partner's count is raised to at least the
     pair count (a partner's own record may lag behind the pair count in the stream).
     """
-    rows = _RuleRows([(occurrences, partners)], consequent_count, transactions, channels)
+    return best_lift_rules_many(
+        [(item_id, occurrences, partners)],
+        consequent_count=consequent_count,
+        transactions=transactions,
+        top_k=top_k,
+        channels=channels,
+    )[0]
+
+
+def best_lift_rules_many(
+    items: Sequence[tuple[str, Mapping[str, float], Mapping[str, Sequence[Sequence[object]]]]],
+    *,
+    consequent_count: ConsequentCount,
+    transactions: float,
+    top_k: int = 20,
+    channels: tuple[str, ...] | None = None,
+) -> list[list[AssociationRule]]:
+    """``best_lift_rules`` of many ``(item_id, occurrences, partners)`` at once: one vectorised
+    metrics pass for all their rows (a ranking batch asks for the rules of hundreds of items,
+    and numpy's cost per call, not per row, dominated one item's)."""
+    entries = [(occurrences, partners) for _, occurrences, partners in items]
+    rows = _RuleRows(entries, consequent_count, transactions, channels)
+    rules: list[list[AssociationRule]] = [[] for _ in items]
     if not rows.names:
-        return []
+        return rules
     support, confidence, lift, llr = rows.metrics()
-    rules = [
-        AssociationRule(
-            antecedent=item_id,
-            consequent=name,
-            channel=channel,
-            support=support[row],
-            confidence=confidence[row],
-            lift=lift[row],
-            llr=llr[row],
-            pair_count=rows.n_ab[row],
-            antecedent_count=rows.n_a[row],
-            consequent_count=rows.n_b[row],
-            transactions=rows.transactions,
+    for row, (owner, channel, name) in enumerate(zip(rows.owners, rows.channels, rows.names, strict=True)):
+        rules[owner].append(
+            AssociationRule(
+                antecedent=items[owner][0],
+                consequent=name,
+                channel=channel,
+                support=support[row],
+                confidence=confidence[row],
+                lift=lift[row],
+                llr=llr[row],
+                pair_count=rows.n_ab[row],
+                antecedent_count=rows.n_a[row],
+                consequent_count=rows.n_b[row],
+                transactions=rows.transactions,
+            )
         )
-        for row, (channel, name) in enumerate(zip(rows.channels, rows.names, strict=True))
-    ]
+    return [_best_per_consequent(owned, top_k) for owned in rules]
+
+
+def _best_per_consequent(rules: list[AssociationRule], top_k: int) -> list[AssociationRule]:
     best: dict[str, AssociationRule] = {}
     for rule in sorted(rules, key=_rule_order):
         best.setdefault(rule.consequent, rule)

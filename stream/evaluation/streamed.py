@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from itertools import groupby
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -46,7 +47,7 @@ from stream.engine.retrieval import (
     ASSOCIATION_DEPTH,
     PUBLISHED_PARTNERS,
     TRENDING_DEPTH,
-    best_lift_rules,
+    best_lift_rules_many,
     blend_query_vector,
     trending_items,
 )
@@ -145,25 +146,27 @@ class StreamState:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def rules(self, item_id: str) -> list[AssociationRule]:
-        """``Replica.rules(item_id, top_k=ASSOCIATION_DEPTH)`` over this state."""
-        state = self.store.items.get(item_id)
-        if state is None:
-            return []
-        partners = self._partners.get(item_id)
-        if partners is None:  # what the co-occurrence agent publishes; cached until the item changes
-            partners = self._partners[item_id] = {
-                channel: [(key, count) for key, count, _ in sketch.top(PUBLISHED_PARTNERS)]
-                for channel, sketch in state.partners.items()
-            }
-        return best_lift_rules(
-            item_id,
-            occurrences=state.occurrences,
-            partners=partners,
+    def rules_many(self, item_ids: Sequence[str]) -> list[list[AssociationRule]]:
+        """``Replica.rules_many(item_ids, top_k=ASSOCIATION_DEPTH)`` over this state."""
+        known = [(item_id, state) for item_id in item_ids if (state := self.store.items.get(item_id)) is not None]
+        found = best_lift_rules_many(
+            [(item_id, state.occurrences, self._published_partners(item_id, state)) for item_id, state in known],
             consequent_count=self.store.occurrence,
             transactions=self.tally.total,
             top_k=ASSOCIATION_DEPTH,
         )
+        by_item = dict(zip((item_id for item_id, _ in known), found, strict=True))
+        return [by_item.get(item_id, []) for item_id in item_ids]
+
+    def _published_partners(self, item_id: str, state: Any) -> dict[str, list[tuple[str, float]]]:
+        """What the co-occurrence agent publishes for the item; cached until the item changes."""
+        partners = self._partners.get(item_id)
+        if partners is None:
+            partners = self._partners[item_id] = {
+                channel: [(key, count) for key, count, _ in sketch.top(PUBLISHED_PARTNERS)]
+                for channel, sketch in state.partners.items()
+            }
+        return partners
 
     def request(self, user: str, ts: int) -> RecommendationRequest:
         """What the interactions agent asks for this user (no pending events: all are applied)."""
@@ -196,7 +199,7 @@ class StreamRanker:
         ranked = recommend_many(
             [state.request(user, ts)],
             similar=state.similarity if self.use_similar else None,
-            associations=state.rules if self.use_associations else None,
+            associations=state.rules_many if self.use_associations else None,
             trending=state.trending if self.use_trending else (),
             config=replace(self.config, top_k=max(depth, self.config.top_k)),
         )[0]

@@ -124,7 +124,7 @@ def test_recommend_filters_and_explains():
             trigger_item="phone",
         ),
         similar=similar,
-        associations=lambda item: rules.get(item, []),
+        associations=lambda items: [rules.get(item, []) for item in items],
         catalog=catalog,
         trending=[("hot", 10.0)],
     )

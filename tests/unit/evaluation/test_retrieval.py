@@ -90,3 +90,50 @@ def test_published_rules_of_many_items_match_a_per_rule_recount() -> None:
             )
             checked += len(got)
     assert checked > 100
+
+
+def test_best_lift_rules_of_many_items_match_a_per_rule_recount() -> None:
+    """Many items in one pass (what a ranking batch asks): per item, one rule per consequent (its
+    best channel), metrics against the textbook formulas and scipy's G-test, best lift first."""
+    from scipy.stats import chi2_contingency
+
+    from stream.engine.retrieval import best_lift_rules_many
+
+    rng = np.random.default_rng(5)
+    n = 400.0
+    names = [f"p{i}" for i in range(25)]
+    own = {(name, kind): float(rng.integers(5, 50)) for name in names for kind in ("click", "cart")}
+    items = [("lonely", {"click": 3.0}, {})]
+    for number in range(30):
+        occurrences = {"click": float(rng.integers(5, 60)), "cart": float(rng.integers(5, 15)) * (rng.random() < 0.7)}
+        partners = {
+            channel: [(str(name), float(rng.integers(1, 5))) for name in rng.choice(names, rng.integers(0, 10), False)]
+            for channel in ("click->click", "click->cart", "cart->cart")
+        }
+        items.append((f"i{number}", occurrences, partners))
+    top_k = 6
+    found = best_lift_rules_many(
+        items, consequent_count=lambda name, kind: own[(name, kind)], transactions=n, top_k=top_k
+    )
+    assert len(found) == len(items) and found[0] == []
+    checked = 0
+    for (item_id, occurrences, partners), rules in zip(items, found, strict=True):
+        best: dict[str, tuple] = {}
+        for channel, channel_partners in partners.items():
+            antecedent, consequent = channel.split("->")
+            n_a = occurrences[antecedent]
+            for name, n_ab in channel_partners if n_a > 0 else ():
+                n_b = max(own[(name, consequent)], n_ab)
+                observed = np.array([[n_ab, n_a - n_ab], [n_b - n_ab, n - n_a - n_b + n_ab]])
+                g = chi2_contingency(observed, correction=False, lambda_="log-likelihood")[0]
+                rule = (name, channel, n_ab * n / (n_a * n_b), n_ab / n_a, n_ab / n, g)
+                if name not in best or (-rule[2], -rule[3], channel) < (-best[name][2], -best[name][3], best[name][1]):
+                    best[name] = rule
+        expected = sorted(best.values(), key=lambda rule: (-rule[2], -rule[3], rule[0]))[:top_k]
+        assert [(rule.antecedent, rule.consequent, rule.channel) for rule in rules] == [
+            (item_id, name, channel) for name, channel, *_ in expected
+        ]
+        got = [(rule.lift, rule.confidence, rule.support, rule.llr) for rule in rules]
+        assert got == [pytest.approx(metrics, rel=1e-9, abs=1e-9) for _, _, *metrics in expected]
+        checked += len(rules)
+    assert checked > 100
