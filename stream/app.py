@@ -17,8 +17,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import faust
+from faust.assignor import PartitionAssignor
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TP
+from faust.types import TP, AppT
+from faust.types.tables import TableManagerT
 from faust.types.transports import TransportT
 from mode.utils.objects import cached_property  # noqa: F401  (re-exported for agents)
 
@@ -28,9 +30,12 @@ from stream.partitions import send_in_batches
 from stream.settings import Settings
 from stream.topics import ensure_topics
 
-__all__ = ["app", "metrics", "publish", "publish_many", "settings"]
+__all__ = ["ROLE_TABLES", "app", "metrics", "publish", "publish_many", "settings"]
 
 log = logging.getLogger("xsell")
+
+# The tables of each role (``stream.tables`` defines those of this worker's XSELL_ROLE).
+ROLE_TABLES = {"interactions": ("user-state", "user-recommendations"), "cooccurrence": ("cooccurrence",)}
 
 settings = Settings.from_env()
 metrics = Metrics()
@@ -155,6 +160,37 @@ class XsellConsumer(faust_aiokafka.Consumer):
         return committed
 
 
+class _EveryRolesTables:
+    """This worker's table manager as the assignor sees it: with every role's changelogs.
+
+    Faust's assignor reads ``changelog_topics`` of the *leader's* table manager to choose the
+    standby partitions it sends each member and the tables of the routing metadata, and each
+    member checks its assignment against its own tables. A co-occurrence worker leading the
+    group knew no user tables: it dropped the interactions workers' standby partitions (their
+    check failed, and they hung before ready) and the routes of the users' table (the users
+    route answered 503).
+    """
+
+    def __init__(self, tables: TableManagerT, app_id: str) -> None:
+        self._tables = tables
+        self._every_role = {f"{app_id}-{name}-changelog" for names in ROLE_TABLES.values() for name in names}
+
+    @property
+    def changelog_topics(self) -> set[str]:
+        return set(self._tables.changelog_topics) | self._every_role
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._tables, name)
+
+
+class XsellAssignor(PartitionAssignor):
+    """Faust's assignor, aware of the tables of every role (``_EveryRolesTables``)."""
+
+    def __init__(self, app: AppT, replicas: int = 0) -> None:
+        super().__init__(app, replicas=replicas)
+        self._table_manager = _EveryRolesTables(app.tables, app.conf.id)  # type: ignore[assignment]
+
+
 class XsellTransport(faust_aiokafka.Transport):
     Consumer = XsellConsumer
 
@@ -205,6 +241,7 @@ app = XsellApp(
     producer_max_request_size=4 * 1024 * 1024,
     table_cleanup_interval=30.0,
     Worker=XsellWorker,
+    PartitionAssignor=XsellAssignor,
 )
 
 

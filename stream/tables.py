@@ -18,7 +18,7 @@ Importing a table the role does not define fails with an ImportError.
 
 from __future__ import annotations
 
-from stream.app import app, settings
+from stream.app import ROLE_TABLES, app, settings
 
 __all__ = ["cooccurrence_table", "user_recommendations_table", "user_state_table"]
 
@@ -34,7 +34,6 @@ def _table(name: str):  # type: ignore[no-untyped-def]
 
 
 if settings.runs_interactions:
-    user_state_table = _table("user-state")
-    user_recommendations_table = _table("user-recommendations")
+    user_state_table, user_recommendations_table = (_table(name) for name in ROLE_TABLES["interactions"])
 if settings.runs_cooccurrence:
-    cooccurrence_table = _table("cooccurrence")
+    (cooccurrence_table,) = (_table(name) for name in ROLE_TABLES["cooccurrence"])
