@@ -184,11 +184,30 @@ class _EveryRolesTables:
 
 
 class XsellAssignor(PartitionAssignor):
-    """Faust's assignor, aware of the tables of every role (``_EveryRolesTables``)."""
+    """Faust's assignor, aware of the tables of every role (``_EveryRolesTables``), with the
+    co-occurrence role's topics in a topic group of their own.
+
+    Under exactly-once Faust names a transactional producer ``<app id>-<group>-<partition>``,
+    and its group is one per partition *count*, so ``item-pairs`` shared its group with the
+    event topics: an interactions worker and a co-occurrence worker each opened the
+    transaction of partition 0 under one id, and fenced each other (the co-occurrence worker
+    crashed, "ProducerFenced"). Every use of the group (producers, changelog sends, offset
+    commits) goes through ``group_for_topic``.
+    """
+
+    COUNTING_GROUP_OFFSET = 100
 
     def __init__(self, app: AppT, replicas: int = 0) -> None:
         super().__init__(app, replicas=replicas)
         self._table_manager = _EveryRolesTables(app.tables, app.conf.id)  # type: ignore[assignment]
+        self._counting_topics = {
+            settings.topic("item-pairs"),
+            *(f"{app.conf.id}-{name}-changelog" for name in ROLE_TABLES["cooccurrence"]),
+        }
+
+    def group_for_topic(self, topic: str) -> int:
+        group = super().group_for_topic(topic)
+        return group + self.COUNTING_GROUP_OFFSET if topic in self._counting_topics else group
 
 
 class XsellTransport(faust_aiokafka.Transport):

@@ -389,16 +389,18 @@ def test_kill_9_of_one_worker_loses_nothing_and_counts_nothing_twice(deployment,
         )
 
 
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
 def test_split_roles_answer_every_event_once_and_count_like_a_brute_force_recount(
-    deployment_factory, kafka_io, until
+    deployment_factory, kafka_io, until, guarantee
 ):
     """Two interactions workers and a co-occurrence worker (``XSELL_ROLE``) in one consumer group:
     each gets only its role's partitions, and together they answer and count as one worker.
 
     The co-occurrence worker starts first, so it leads the group and computes the assignment of
     tables it does not have (the user tables' changelogs, with standby replicas between the
-    two interactions workers; ``XsellAssignor``)."""
-    deployment = deployment_factory(settings=PRODUCED_TOPIC_BY_TOPIC)
+    two interactions workers; ``XsellAssignor``). Under exactly-once the roles' transactional
+    producers must not share ids (they fenced each other)."""
+    deployment = deployment_factory(settings={**PRODUCED_TOPIC_BY_TOPIC, "XSELL_PROCESSING_GUARANTEE": guarantee})
     counting = deployment.worker("counting", role="cooccurrence").wait_ready()
     answering = deployment.worker("answering", role="interactions")
     second = deployment.worker("answering-2", role="interactions")
