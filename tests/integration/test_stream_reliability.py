@@ -434,3 +434,28 @@ def test_split_roles_answer_every_event_once_and_count_like_a_brute_force_recoun
         answers = [worker.get(f"/users/{user}/recommendations") for worker in (answering, second)]
         assert [answer.status_code for answer in answers] == [200, 200], (user, [a.text for a in answers])
         assert answers[0].json() == answers[1].json()
+
+
+def test_a_deployment_switches_from_one_worker_to_split_roles_and_counts_on(deployment_factory, kafka_io, until):
+    """Roles share the consumer group, changelogs and committed offsets: a deployment that ran
+    one ``all`` worker goes on as an interactions and a co-occurrence worker, and the counts
+    over both halves equal a recount (nothing counted twice, nothing skipped)."""
+    deployment = deployment_factory(settings=PRODUCED_TOPIC_BY_TOPIC)
+    events = synthetic_log(160, seed=11)
+    half = len(events) // 2
+    single = deployment.worker("single").wait_ready()
+    produce_events(kafka_io, deployment, events[:half])
+    answers_by_trigger(kafka_io, deployment, events[:half])
+    transactions, _, pairs = brute_force_counts(events[:half])
+    wait_for_counts(single, pairs, transactions, until)
+    assert single.stop() == 0, single.log_tail()
+
+    counting = deployment.worker("counting", role="cooccurrence").wait_ready()
+    answering = deployment.worker("answering", role="interactions").wait_ready()
+    produce_events(kafka_io, deployment, events[half:])
+    by_trigger = answers_by_trigger(kafka_io, deployment, events)
+    repeated = {trigger: len(found) for trigger, found in by_trigger.items() if len(found) > 1}
+    assert not repeated, f"{len(repeated)} events were answered again after the switch"
+    transactions, _, pairs = brute_force_counts(events)
+    wait_for_counts(answering, pairs, transactions, until)
+    assert counting.get("/healthz").status_code == 200
