@@ -43,7 +43,7 @@ METRICS_DOC: dict[str, str] = {
     "xsell_recoveries_total": "Table recoveries completed by this worker.",
     "xsell_gc_pause_seconds": "Pauses of Python's garbage collector (the whole worker stops), by generation.",
     "xsell_worker_up": "1 while the worker process runs.",
-    "xsell_worker_ready": "1 once tables are recovered and the index is loaded.",
+    "xsell_worker_ready": "1 once tables are recovered and the replica (index, associations) has caught up.",
 }
 
 
