@@ -37,6 +37,11 @@ log = logging.getLogger("xsell")
 # The tables of each role (``stream.tables`` defines those of this worker's XSELL_ROLE).
 ROLE_TABLES = {"interactions": ("user-state", "user-recommendations"), "cooccurrence": ("cooccurrence",)}
 
+
+def _changelogs(app_id: str, *roles: str) -> set[str]:
+    """The changelog topics of the roles' tables, named as Faust names them."""
+    return {f"{app_id}-{name}-changelog" for role in roles for name in ROLE_TABLES[role]}
+
 settings = Settings.from_env()
 metrics = Metrics()
 heap.tune()  # the worker settles its heap once ready (stream.agents.replica)
@@ -173,7 +178,7 @@ class _EveryRolesTables:
 
     def __init__(self, tables: TableManagerT, app_id: str) -> None:
         self._tables = tables
-        self._every_role = {f"{app_id}-{name}-changelog" for names in ROLE_TABLES.values() for name in names}
+        self._every_role = _changelogs(app_id, *ROLE_TABLES)
 
     @property
     def changelog_topics(self) -> set[str]:
@@ -200,10 +205,7 @@ class XsellAssignor(PartitionAssignor):
     def __init__(self, app: AppT, replicas: int = 0) -> None:
         super().__init__(app, replicas=replicas)
         self._table_manager = _EveryRolesTables(app.tables, app.conf.id)  # type: ignore[assignment]
-        self._counting_topics = {
-            settings.topic("item-pairs"),
-            *(f"{app.conf.id}-{name}-changelog" for name in ROLE_TABLES["cooccurrence"]),
-        }
+        self._counting_topics = {settings.topic("item-pairs"), *_changelogs(app.conf.id, "cooccurrence")}
 
     def group_for_topic(self, topic: str) -> int:
         group = super().group_for_topic(topic)

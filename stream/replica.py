@@ -265,16 +265,14 @@ class Replica:
         self, item_ids: Sequence[str], *, top_k: int = 20, channels: tuple[str, ...] | None = None
     ) -> list[list[AssociationRule]]:
         """``rules`` of each item (none for an item without a record), in one vectorised pass."""
-        known = [(item_id, record) for item_id in item_ids if (record := self.associations.get(item_id)) is not None]
-        found = best_lift_rules_many(
-            [(item_id, record.get("occurrences") or {}, record.get("partners") or {}) for item_id, record in known],
+        records = [(item_id, self.associations.get(item_id) or {}) for item_id in item_ids]
+        return best_lift_rules_many(
+            [(item_id, record.get("occurrences") or {}, record.get("partners") or {}) for item_id, record in records],
             consequent_count=self.item_counts.get,
             transactions=self.transactions,
             top_k=top_k,
             channels=channels,
         )
-        by_item = dict(zip((item_id for item_id, _ in known), found, strict=True))
-        return [by_item.get(item_id, []) for item_id in item_ids]
 
     def published_rules(self, item_ids: Sequence[str]) -> list[dict[str, list[PublishedRule]]]:
         """Each item's best rules per channel (what its ``item-associations`` record lists),

@@ -164,7 +164,8 @@ def best_lift_rules_many(
     top_k: int = 20,
     channels: tuple[str, ...] | None = None,
 ) -> list[list[AssociationRule]]:
-    """``best_lift_rules`` of many ``(item_id, occurrences, partners)`` at once: one vectorised
+    """``best_lift_rules`` of many ``(item_id, occurrences, partners)`` at once (no partners: no
+    rules, so an unknown item may come with empty mappings): one vectorised
     metrics pass for all their rows (a ranking batch asks for the rules of hundreds of items,
     and numpy's cost per call, not per row, dominated one item's)."""
     entries = [(occurrences, partners) for _, occurrences, partners in items]

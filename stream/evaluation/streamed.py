@@ -148,15 +148,19 @@ class StreamState:
 
     def rules_many(self, item_ids: Sequence[str]) -> list[list[AssociationRule]]:
         """``Replica.rules_many(item_ids, top_k=ASSOCIATION_DEPTH)`` over this state."""
-        known = [(item_id, state) for item_id in item_ids if (state := self.store.items.get(item_id)) is not None]
-        found = best_lift_rules_many(
-            [(item_id, state.occurrences, self._published_partners(item_id, state)) for item_id, state in known],
+        entries: list[tuple[str, Any, Any]] = []
+        for item_id in item_ids:
+            state = self.store.items.get(item_id)
+            if state is None:
+                entries.append((item_id, {}, {}))
+            else:
+                entries.append((item_id, state.occurrences, self._published_partners(item_id, state)))
+        return best_lift_rules_many(
+            entries,
             consequent_count=self.store.occurrence,
             transactions=self.tally.total,
             top_k=ASSOCIATION_DEPTH,
         )
-        by_item = dict(zip((item_id for item_id, _ in known), found, strict=True))
-        return [by_item.get(item_id, []) for item_id in item_ids]
 
     def _published_partners(self, item_id: str, state: Any) -> dict[str, list[tuple[str, float]]]:
         """What the co-occurrence agent publishes for the item; cached until the item changes."""
