@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from stream.engine.rules import AssociationRule, association_metrics
+from stream.engine.rules import AssociationRule, association_metrics, association_ratios, log_likelihood_ratio
 
 __all__ = [
     "ASSOCIATION_DEPTH",
@@ -125,9 +125,18 @@ class _RuleRows:
         metrics = association_metrics(n_ab, n_a, n_b, self.transactions)
         return tuple(metrics[name].tolist() for name in ("support", "confidence", "lift", "llr"))  # type: ignore[return-value]
 
+    def ratios(self) -> tuple[list[float], list[float], list[float]]:
+        """Support, confidence and lift of every row: ``metrics`` without the llr."""
+        n_ab, n_a, n_b = (np.array(values, dtype=np.float64) for values in (self.n_ab, self.n_a, self.n_b))
+        support, confidence, lift = association_ratios(n_ab, n_a, n_b, self.transactions)
+        return support.tolist(), confidence.tolist(), lift.tolist()
 
-def _rule_order(rule: AssociationRule) -> tuple[float, float, str]:
-    return (-rule.lift, -rule.confidence, rule.consequent)
+    def llr(self, rows: Sequence[int]) -> list[float]:
+        """The llr of the given rows only (the same elementwise values ``metrics`` gives)."""
+        n_ab, n_a, n_b = (
+            np.array([values[row] for row in rows], dtype=np.float64) for values in (self.n_ab, self.n_a, self.n_b)
+        )
+        return log_likelihood_ratio(n_ab, n_a - n_ab, n_b - n_ab, self.transactions - n_a - n_b + n_ab).tolist()
 
 
 def best_lift_rules(
@@ -167,19 +176,36 @@ def best_lift_rules_many(
     """``best_lift_rules`` of many ``(item_id, occurrences, partners)`` at once (no partners: no
     rules, so an unknown item may come with empty mappings): one vectorised
     metrics pass for all their rows (a ranking batch asks for the rules of hundreds of items,
-    and numpy's cost per call, not per row, dominated one item's)."""
+    and numpy's cost per call, not per row, dominated one item's).
+
+    Rows are ordered and cut on support, confidence and lift alone; the llr and the rule
+    objects are made only for the rows kept (a ranking batch keeps a fraction of them).
+    """
     entries = [(occurrences, partners) for _, occurrences, partners in items]
     rows = _RuleRows(entries, consequent_count, transactions, channels)
-    rules: list[list[AssociationRule]] = [[] for _ in items]
     if not rows.names:
-        return rules
-    support, confidence, lift, llr = rows.metrics()
-    for row, (owner, channel, name) in enumerate(zip(rows.owners, rows.channels, rows.names, strict=True)):
-        rules[owner].append(
+        return [[] for _ in items]
+    support, confidence, lift = rows.ratios()
+    names = rows.names
+    owned: list[list[int]] = [[] for _ in items]
+    for row, owner in enumerate(rows.owners):
+        owned[owner].append(row)
+    kept: list[list[int]] = []
+    for candidates in owned:
+        best: dict[str, int] = {}  # consequent → its best row (sorted is stable: ties keep row order)
+        for row in sorted(candidates, key=lambda row: (-lift[row], -confidence[row], names[row])):
+            if len(best) == top_k:
+                break
+            best.setdefault(names[row], row)
+        kept.append(list(best.values()))
+    flat = [row for rows_kept in kept for row in rows_kept]
+    llr = dict(zip(flat, rows.llr(flat), strict=True))
+    return [
+        [
             AssociationRule(
                 antecedent=items[owner][0],
-                consequent=name,
-                channel=channel,
+                consequent=names[row],
+                channel=rows.channels[row],
                 support=support[row],
                 confidence=confidence[row],
                 lift=lift[row],
@@ -189,15 +215,10 @@ def best_lift_rules_many(
                 consequent_count=rows.n_b[row],
                 transactions=rows.transactions,
             )
-        )
-    return [_best_per_consequent(owned, top_k) for owned in rules]
-
-
-def _best_per_consequent(rules: list[AssociationRule], top_k: int) -> list[AssociationRule]:
-    best: dict[str, AssociationRule] = {}
-    for rule in sorted(rules, key=_rule_order):
-        best.setdefault(rule.consequent, rule)
-    return list(best.values())[:top_k]
+            for row in rows_kept
+        ]
+        for owner, rows_kept in enumerate(kept)
+    ]
 
 
 def _trend_order(pair: tuple[str, float]) -> tuple[float, str]:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["AssociationRule", "association_metrics", "log_likelihood_ratio", "rank_rules"]
+__all__ = ["AssociationRule", "association_metrics", "association_ratios", "log_likelihood_ratio", "rank_rules"]
 
 
 def _xlogx(values: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -41,6 +41,25 @@ def log_likelihood_ratio(
     return np.maximum(2.0 * (cells - margins + _xlogx(total)), 0.0)
 
 
+def association_ratios(
+    pair_counts: ArrayLike,
+    antecedent_counts: ArrayLike,
+    consequent_counts: ArrayLike,
+    transactions: float,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Support, confidence and lift for arrays of directed pairs (``association_metrics``
+    without the llr, which costs most of it)."""
+    n_ab = np.asarray(pair_counts, dtype=np.float64)
+    n_a = np.asarray(antecedent_counts, dtype=np.float64)
+    n_b = np.asarray(consequent_counts, dtype=np.float64)
+    total = float(transactions)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        support = n_ab / total if total > 0 else np.zeros_like(n_ab)
+        confidence = np.where(n_a > 0, n_ab / n_a, 0.0)
+        lift = np.where((n_a > 0) & (n_b > 0), n_ab * total / (n_a * n_b), 0.0)
+    return support, confidence, lift
+
+
 def association_metrics(
     pair_counts: ArrayLike,
     antecedent_counts: ArrayLike,
@@ -52,10 +71,7 @@ def association_metrics(
     n_a = np.asarray(antecedent_counts, dtype=np.float64)
     n_b = np.asarray(consequent_counts, dtype=np.float64)
     total = float(transactions)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        support = n_ab / total if total > 0 else np.zeros_like(n_ab)
-        confidence = np.where(n_a > 0, n_ab / n_a, 0.0)
-        lift = np.where((n_a > 0) & (n_b > 0), n_ab * total / (n_a * n_b), 0.0)
+    support, confidence, lift = association_ratios(n_ab, n_a, n_b, total)
     llr = log_likelihood_ratio(n_ab, n_a - n_ab, n_b - n_ab, total - n_a - n_b + n_ab)
     return {"support": support, "confidence": confidence, "lift": lift, "llr": llr}
 
