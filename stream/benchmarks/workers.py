@@ -21,6 +21,7 @@ from stream.processes import ChildProcess
 __all__ = ["WorkerProcess", "naive_worker", "xsell_worker"]
 
 DEFAULT_READY_TIMEOUT_S = 600.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -51,6 +52,17 @@ class WorkerProcess(ChildProcess):
                 pass
             time.sleep(0.25)
         raise BenchmarkError(f"worker {self.name} not ready after {timeout_s:.0f}s; see {self.log_path}")
+
+    def cpu_seconds(self) -> float:
+        """CPU time the worker process has used so far, all its threads, user + system (``/proc``)."""
+        if self.process is None:
+            raise BenchmarkError(f"worker {self.name} was never started")
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError as exc:
+            raise BenchmarkError(f"cannot read the CPU time of worker {self.name}: {exc}") from exc
+        # After the command name: state is field 3 of stat(5), utime and stime are 14 and 15.
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
     def rss_bytes(self) -> int:
         """Resident memory of the worker process now (``VmRSS`` from /proc)."""

@@ -75,6 +75,13 @@ def test_smoke_run_reports_every_phase(
     assert run["ratios"]["xsell_over_framework"] == pytest.approx(
         xsell["events_per_s"] / run["framework_ceiling"]["events_per_s"]
     )
+    # CPU per event: the workers' own CPU time (/proc), which their startup must not inflate.
+    for measured in (xsell, run["framework_ceiling"]):
+        assert 0 < measured["cpu_seconds"] < measured["events"] * 0.05, measured  # < 50 ms per event
+        assert measured["events_per_cpu_s"] > 0
+    assert run["ratios"]["xsell_over_framework_per_cpu_s"] == pytest.approx(
+        xsell["events_per_cpu_s"] / run["framework_ceiling"]["events_per_cpu_s"]
+    )
 
     latency = run["latency"]
     offered = int(RATE * LATENCY_SECONDS)
