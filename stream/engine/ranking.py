@@ -44,6 +44,8 @@ AssociationLookup = Callable[[Sequence[str]], Sequence[Sequence[AssociationRule]
 BOUGHT_CHANNELS = ("cart->purchase", "purchase->purchase", "click->purchase")
 # Candidates looked up at a time once some near the top were ruled out (out of stock, deleted).
 _MIN_LOOKUP = 8
+SIMILAR_REASON = "similar to your recent views"
+TRENDING_REASON = "trending now"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,49 +140,61 @@ def recommend_many(
     if associations is not None:
         sources = list(dict.fromkeys(source for recent in recents for source in recent))
         rules_of = dict(zip(sources, associations(sources), strict=True))
+    # (item, score, reason) proposals; a reason is its text, or the rule it will be worded
+    # from if the item makes the list (most proposals do not).
+    trend_proposals: list[tuple[str, float, str | AssociationRule]] = (
+        [
+            (item, config.trending_weight * trend / top_trend, TRENDING_REASON)
+            for item, trend in trending[: config.candidates_per_source]
+        ]
+        if top_trend > 0
+        else []
+    )
     results = []
     for index, request in enumerate(requests):
-        scores: dict[str, float] = {}
-        reasons: dict[str, list[tuple[float, str]]] = {}
-
-        def propose(item: str, score: float, reason: str, scores=scores, reasons=reasons) -> None:
-            if score <= 0:
-                return
-            scores[item] = scores.get(item, 0.0) + score
-            reasons.setdefault(item, []).append((score, reason))
-
+        proposals: list[tuple[str, float, str | AssociationRule]] = []
         if associations is not None:
-            best: dict[str, tuple[float, str]] = {}
+            best: dict[str, tuple[float, AssociationRule]] = {}
             for position, source in enumerate(recents[index]):
                 recency = 1.0 / (1 + position)
                 for rule in list(rules_of[source])[: config.candidates_per_source]:
                     if rule.lift < config.min_lift:
                         continue
                     strength = recency * (1.0 - 1.0 / rule.lift) if rule.lift > 0 else 0.0
-                    if strength > best.get(rule.consequent, (0.0, ""))[0]:
-                        best[rule.consequent] = (strength, _association_reason(rule))
-            for item, (strength, reason) in best.items():
-                propose(item, config.association_weight * strength, reason)
+                    current = best.get(rule.consequent)
+                    if strength > (0.0 if current is None else current[0]):
+                        best[rule.consequent] = (strength, rule)
+            weight = config.association_weight
+            proposals.extend((item, weight * strength, best_rule) for item, (strength, best_rule) in best.items())
         if index in neighbours:
             item_ids, similarities = neighbours[index]
-            for item, similarity in zip(item_ids, similarities, strict=True):
-                propose(item, config.similarity_weight * float(similarity), "similar to your recent views")
-        if top_trend > 0:
-            for item, trend in trending[: config.candidates_per_source]:
-                propose(item, config.trending_weight * trend / top_trend, "trending now")
+            weight = config.similarity_weight
+            proposals.extend(
+                (item, weight * similarity, SIMILAR_REASON)
+                for item, similarity in zip(item_ids, np.asarray(similarities).tolist(), strict=True)
+            )
+        proposals.extend(trend_proposals)
+        scores: dict[str, float] = {}
+        reasons: dict[str, list[tuple[float, str | AssociationRule]]] = {}
+        for item, score, reason in proposals:
+            if score > 0:
+                scores[item] = scores.get(item, 0.0) + score
+                reasons.setdefault(item, []).append((score, reason))
         excluded = set(request.purchased)
         if request.trigger_item is not None:
             excluded.add(request.trigger_item)
-        candidates = sorted(
-            (item for item in scores if item not in excluded), key=lambda item: (-scores[item], item)
-        )
+        ordered = sorted((-score, item) for item, score in scores.items() if item not in excluded)
+        candidates = [item for _, item in ordered]
         ranked = candidates[: config.top_k] if catalog is None else _available(candidates, catalog, config.top_k)
         results.append(
             [
                 {
                     "item_id": item,
                     "score": round(scores[item], 6),
-                    "reasons": [reason for _, reason in sorted(reasons[item], key=lambda pair: -pair[0])],
+                    "reasons": [
+                        reason if isinstance(reason, str) else _association_reason(reason)
+                        for _, reason in sorted(reasons[item], key=lambda pair: -pair[0])
+                    ],
                 }
                 for item in ranked
             ]
