@@ -315,17 +315,21 @@ class UserActivity:
     # -- serialisation ---------------------------------------------------------------------
 
     def to_bytes(self) -> bytes:
-        """Versioned JSON bytes of everything but the config (which the reader supplies)."""
+        """Versioned JSON bytes of everything but the config (which the reader supplies).
+
+        Sets and the buffer go out in whatever order they hold (the reader rebuilds them):
+        sorting them was half of a state's write.
+        """
         state = {
             "v": STATE_VERSION,
             "max_ts": self.max_ts,
-            "pending": [event.to_dict() for _, _, event in sorted(self.pending)],
+            "pending": [event.to_dict() for _, _, event in self.pending],
             "recent": list(self.recent_order),
             "session": [self.session_start, self.session_last],
-            "items": sorted(self.items),
+            "items": list(self.items),
             "latest": {kind: list(seen.items()) for kind, seen in self.latest.items()},
             "orders": self.orders,
-            "emitted": sorted(self.emitted),
+            "emitted": list(self.emitted),
             "transactions": self.transactions,
         }
         return orjson.dumps(state)
