@@ -349,7 +349,7 @@ class _InFlight:
                 raise  # we were cancelled: the send itself goes on
             await work.durable_then_send()
         except Exception:
-            log.exception("sending a batch's pairs failed; sending them again")
+            log.exception("delivering a batch's pairs or answers failed; sending its pairs again")
             await work.durable_then_send()
 
 
