@@ -337,20 +337,29 @@ class _InFlight:
         self._work, self._task = work, asyncio.ensure_future(work.durable_then_send(answers))
 
     async def settle(self) -> None:
-        """Wait until the last work's pairs have left; if sending failed, send them once more."""
-        work, task = self._work, self._task
-        self._work = self._task = None
-        if work is None or task is None:
+        """Wait until the last work's pairs have left; if sending failed, send them again.
+
+        Until they have left the work stays in flight, so no later work writes its registry
+        (the registry names the only batch a taking-over worker re-sends): a send that fails
+        again fails this caller, and the next one tries once more.
+        """
+        if self._work is None or self._task is None:
             return
         try:
-            await asyncio.shield(task)
+            await asyncio.shield(self._task)
         except asyncio.CancelledError:
-            if not task.cancelled():
-                raise  # we were cancelled: the send itself goes on
-            await work.durable_then_send()
+            if not self._task.cancelled():
+                raise  # we were cancelled, not the send: it stays in flight for the next settle
+            await self._send_again()
         except Exception:
             log.exception("delivering a batch's pairs or answers failed; sending its pairs again")
-            await work.durable_then_send()
+            await self._send_again()
+        self._work = self._task = None
+
+    async def _send_again(self) -> None:
+        assert self._work is not None
+        self._task = asyncio.ensure_future(self._work.durable_then_send())
+        await asyncio.shield(self._task)
 
 
 _in_flight = _InFlight()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 import stream.app  # noqa: F401  (the app registers the agents; importing an agent first is circular)
 from stream.agents.interactions import _InFlight
 
@@ -52,15 +54,36 @@ def test_pairs_whose_send_failed_are_sent_again_before_the_next_batch_writes() -
     asyncio.run(scenario())
 
 
-def test_a_second_failure_reaches_the_batch_that_waits() -> None:
+def test_pairs_that_failed_twice_stay_in_flight_until_they_have_left() -> None:
     async def scenario() -> None:
         in_flight, work = _InFlight(), FakeWork(failures=2)
         work.release.set()
         in_flight.start(work, [])  # type: ignore[arg-type]
-        try:
+        with pytest.raises(ConnectionError):  # the batch that waits fails (and is dead-lettered)
             await in_flight.settle()
-        except ConnectionError:
-            return
-        raise AssertionError("a send that failed twice went unnoticed")
+        assert len(work.sends) == 2
+        await in_flight.settle()  # the next batch sends them once more before it writes
+        assert len(work.sends) == 3
+        await in_flight.settle()  # they have left: nothing more in flight
+        assert len(work.sends) == 3
+
+    asyncio.run(scenario())
+
+
+def test_a_cancelled_waiter_leaves_the_send_in_flight() -> None:
+    async def scenario() -> None:
+        in_flight, work = _InFlight(), FakeWork()
+        in_flight.start(work, [])  # type: ignore[arg-type]
+        waiter = asyncio.ensure_future(in_flight.settle())
+        await asyncio.sleep(0.01)
+        waiter.cancel()  # e.g. the agent stopping while it waited
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        settling = asyncio.ensure_future(in_flight.settle())  # the agent's last settle
+        await asyncio.sleep(0.01)
+        assert not settling.done()  # still waits for the same send
+        work.release.set()
+        await settling
+        assert work.sends == [()]
 
     asyncio.run(scenario())
