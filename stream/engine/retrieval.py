@@ -179,7 +179,7 @@ def best_lift_rules_many(
     and numpy's cost per call, not per row, dominated one item's).
 
     Rows are ordered and cut on support, confidence and lift alone; the llr and the rule
-    objects are made only for the rows kept (a ranking batch keeps a fraction of them).
+    objects are made only for the rows kept (the best ``top_k`` distinct consequents).
     """
     entries = [(occurrences, partners) for _, occurrences, partners in items]
     rows = _RuleRows(entries, consequent_count, transactions, channels)
