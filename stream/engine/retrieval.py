@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from stream.engine.rules import AssociationRule, association_metrics, association_ratios, log_likelihood_ratio
+from stream.engine.rules import AssociationRule, association_llr, association_metrics, association_ratios
 
 __all__ = [
     "ASSOCIATION_DEPTH",
@@ -119,24 +119,29 @@ class _RuleRows:
                     self.n_a.append(n_a)
                     self.n_b.append(max(consequent_count(name, consequent_kind), n_ab))
 
+    def _counts(
+        self, rows: Sequence[int] | None = None
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        """n_ab, n_a and n_b as arrays, of every row or of the given rows."""
+
+        def column(values: list[float]) -> NDArray[np.float64]:
+            return np.array(values if rows is None else [values[row] for row in rows], dtype=np.float64)
+
+        return column(self.n_ab), column(self.n_a), column(self.n_b)
+
     def metrics(self) -> tuple[list[float], list[float], list[float], list[float]]:
         """Support, confidence, lift and llr of every row (one ``association_metrics`` call)."""
-        n_ab, n_a, n_b = (np.array(values, dtype=np.float64) for values in (self.n_ab, self.n_a, self.n_b))
-        metrics = association_metrics(n_ab, n_a, n_b, self.transactions)
+        metrics = association_metrics(*self._counts(), self.transactions)
         return tuple(metrics[name].tolist() for name in ("support", "confidence", "lift", "llr"))  # type: ignore[return-value]
 
     def ratios(self) -> tuple[list[float], list[float], list[float]]:
         """Support, confidence and lift of every row: ``metrics`` without the llr."""
-        n_ab, n_a, n_b = (np.array(values, dtype=np.float64) for values in (self.n_ab, self.n_a, self.n_b))
-        support, confidence, lift = association_ratios(n_ab, n_a, n_b, self.transactions)
+        support, confidence, lift = association_ratios(*self._counts(), self.transactions)
         return support.tolist(), confidence.tolist(), lift.tolist()
 
     def llr(self, rows: Sequence[int]) -> list[float]:
         """The llr of the given rows only (the same elementwise values ``metrics`` gives)."""
-        n_ab, n_a, n_b = (
-            np.array([values[row] for row in rows], dtype=np.float64) for values in (self.n_ab, self.n_a, self.n_b)
-        )
-        return log_likelihood_ratio(n_ab, n_a - n_ab, n_b - n_ab, self.transactions - n_a - n_b + n_ab).tolist()
+        return association_llr(*self._counts(rows), self.transactions).tolist()
 
 
 def best_lift_rules(

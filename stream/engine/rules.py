@@ -22,7 +22,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["AssociationRule", "association_metrics", "association_ratios", "log_likelihood_ratio", "rank_rules"]
+__all__ = [
+    "AssociationRule",
+    "association_llr",
+    "association_metrics",
+    "association_ratios",
+    "log_likelihood_ratio",
+    "rank_rules",
+]
 
 
 def _xlogx(values: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -72,8 +79,19 @@ def association_metrics(
     n_b = np.asarray(consequent_counts, dtype=np.float64)
     total = float(transactions)
     support, confidence, lift = association_ratios(n_ab, n_a, n_b, total)
-    llr = log_likelihood_ratio(n_ab, n_a - n_ab, n_b - n_ab, total - n_a - n_b + n_ab)
+    llr = association_llr(n_ab, n_a, n_b, total)
     return {"support": support, "confidence": confidence, "lift": lift, "llr": llr}
+
+
+def association_llr(
+    pair_counts: NDArray[np.float64],
+    antecedent_counts: NDArray[np.float64],
+    consequent_counts: NDArray[np.float64],
+    transactions: float,
+) -> NDArray[np.float64]:
+    """Dunning's G² of directed pairs from their counts (the 2×2 table of A and B)."""
+    n_ab, n_a, n_b = pair_counts, antecedent_counts, consequent_counts
+    return log_likelihood_ratio(n_ab, n_a - n_ab, n_b - n_ab, transactions - n_a - n_b + n_ab)
 
 
 @dataclass(frozen=True, slots=True)
