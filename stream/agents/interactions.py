@@ -33,7 +33,7 @@ import asyncio
 import logging
 import struct
 import time
-from collections import Counter, defaultdict, deque
+from collections import Counter, OrderedDict, defaultdict, deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -78,7 +78,7 @@ from stream.partitions import acting_for, cached_partition_for, partition_state_
 from stream.tables import user_recommendations_table, user_state_table
 from stream.topics import EVENT_TOPICS
 
-__all__ = ["PartitionState", "UserState"]
+__all__ = ["PartitionState", "UserCache", "UserState"]
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +219,7 @@ async def _forget_partitions(sender: Any, revoked: Any, **kwargs: Any) -> None:
             log.exception("the last batch's pairs were not sent before its partitions were revoked")
         _partitions.clear()
         _next_offset.clear()
+        _user_cache.clear()
     metrics.rebalances.inc()
 
 
@@ -413,17 +414,70 @@ def _profile_config() -> ProfileConfig:
     return ProfileConfig(dimension=replica.index.dim if replica.index is not None else 384)
 
 
+class UserCache:
+    """Decoded states of the most recently active users, kept between batches.
+
+    Reading and decoding a state was a tenth of the answering worker's time, and most
+    events are of users seen moments before: in their session, or again when the
+    watermark releases their buffered events (docs/DECISIONS.md). The table stays the
+    truth: every state a batch loads it also writes, so between batches a cached state
+    equals its table value. A batch or flush that fails forgets the whole cache (it may have
+    changed states it never wrote), and so does a revocation (the states move with their
+    partitions). A state decoded for another profile dimension is read again.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._states: OrderedDict[bytes, UserState] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def get(self, user_key: bytes, profile_config: ProfileConfig) -> UserState | None:
+        state = self._states.get(user_key)
+        if state is None:
+            return None
+        if state.profile.config != profile_config:
+            del self._states[user_key]
+            return None
+        self._states.move_to_end(user_key)
+        return state
+
+    def keep(self, user_key: bytes, state: UserState) -> None:
+        """Remember a state just read; the least recently used ones go beyond ``size``."""
+        if self.size <= 0:
+            return
+        self._states[user_key] = state
+        self._states.move_to_end(user_key)
+        while len(self._states) > self.size:
+            self._states.popitem(last=False)
+
+    def clear(self) -> None:
+        self._states.clear()
+
+
+_user_cache = UserCache(settings.user_cache_size)
+
+
 def _forget_unwritten() -> None:
-    """After a failed batch or flush: partition records it changed but never wrote are re-read."""
+    """After a failed batch or flush: partition records and user states it may have changed
+    but never written are read again from the table."""
     _partitions.clear()
+    _user_cache.clear()
 
 
 def _load_state(user_key: bytes, profile_config: ProfileConfig) -> UserState:
+    """The user's state; whoever changes it must write it in the same batch (see UserCache)."""
+    state = _user_cache.get(user_key, profile_config)
+    if state is not None:
+        return state
     try:
-        return UserState.from_bytes(user_state_table.get(user_key), profile_config)
+        state = UserState.from_bytes(user_state_table.get(user_key), profile_config)
     except Exception:  # a corrupt state must not stop the worker
         log.exception("user state of %r unreadable; starting afresh", user_key)
-        return UserState(UserActivity(SESSIONS), UserProfile(profile_config))
+        state = UserState(UserActivity(SESSIONS), UserProfile(profile_config))
+    _user_cache.keep(user_key, state)
+    return state
 
 
 async def process_batch(batch: Sequence[Any]) -> None:
