@@ -10,14 +10,16 @@ variable that ``take_events`` batches do not set in the agent's own task. ``acti
 sets it explicitly around the writes that belong to one source partition.
 
 ``send_in_batches`` hands many keyed records to an aiokafka producer as one record batch per
-partition, placed where the default partitioner would place each record.
+partition, placed where the default partitioner would place each record;
+``send_to_partitions`` does the same for records whose partitions are given (a table's
+changelog records go to their source partition, ``stream.tables.TableWrites``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
@@ -26,7 +28,14 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
 
-__all__ = ["acting_for", "cached_partition_for", "partition_for", "partition_state_key", "send_in_batches"]
+__all__ = [
+    "acting_for",
+    "cached_partition_for",
+    "partition_for",
+    "partition_state_key",
+    "send_in_batches",
+    "send_to_partitions",
+]
 
 
 def partition_for(key: bytes, partitions: int) -> int:
@@ -46,27 +55,47 @@ async def send_in_batches(
     """Send keyed records as one record batch per partition; return the batches' delivery futures.
 
     Each record goes where ``producer.send`` would put it (the default partitioner over the
-    topic's partitions), in the given order within its partition; a batch that fills up
-    (the producer's ``max_batch_size``) is sent and the next one started. ``send`` pays a
-    metadata check, a partitioner call, an accumulator entry and a future per record; here a
-    record costs one append.
+    topic's partitions), in the given order within its partition. ``send`` pays a metadata
+    check, a partitioner call, an accumulator entry and a future per record; here a record
+    costs one append.
     """
     await producer.client._wait_on_metadata(topic)
     partitions = sorted(producer.client.cluster.partitions_for_topic(topic))
-    builders: dict[int, Any] = {}
-    futures = []
+    by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
     for key, value in records:
         partition = partitions[cached_partition_for(key, len(partitions))]
-        builder = builders.get(partition)
-        if builder is None:
-            builder = builders[partition] = producer.create_batch()
-        if builder.append(key=key, value=value, timestamp=None) is None:  # full: send it, start the next
-            futures.append(await producer.send_batch(builder, topic, partition=partition))
-            builder = builders[partition] = producer.create_batch()
-            builder.append(key=key, value=value, timestamp=None)  # a batch always takes its first record
-    for partition, builder in builders.items():
-        futures.append(await producer.send_batch(builder, topic, partition=partition))
-    return futures
+        rows = by_partition.get(partition)
+        if rows is None:
+            rows = by_partition[partition] = []
+        rows.append((key, value))
+    return [future for _, _, future in await send_to_partitions(producer, topic, by_partition)]
+
+
+async def send_to_partitions(
+    producer: AIOKafkaProducer, topic: str, by_partition: Mapping[int, Iterable[tuple[bytes, bytes]]]
+) -> list[tuple[int, int, asyncio.Future]]:
+    """Send each partition's keyed records, in order, as record batches of that partition.
+
+    A batch that fills up (the producer's ``max_batch_size``) is sent and the next one
+    started. Returns ``(partition, records in the batch, delivery future)`` per batch; the
+    future's offset is the batch's first record's.
+    """
+    sent = []
+
+    async def send(builder: Any, partition: int) -> None:
+        future = await producer.send_batch(builder, topic, partition=partition)
+        sent.append((partition, builder.record_count(), future))
+
+    for partition, records in by_partition.items():
+        builder = producer.create_batch()
+        for key, value in records:
+            if builder.append(key=key, value=value, timestamp=None) is None:  # full: send it, start the next
+                await send(builder, partition)
+                builder = producer.create_batch()
+                builder.append(key=key, value=value, timestamp=None)  # a batch always takes its first record
+        if builder.record_count():
+            await send(builder, partition)
+    return sent
 
 
 @lru_cache(maxsize=1024)

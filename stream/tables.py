@@ -14,13 +14,28 @@ of the worker's subscription, and Faust's assignor gives a changelog's partition
 source partitions of the workers that subscribe to both, so a co-occurrence worker must not
 subscribe to the user tables' changelogs, nor an interactions worker to ``cooccurrence``'s.
 Importing a table the role does not define fails with an ImportError.
+
+Hot paths write through ``TableWrites``: the store at once, the changelog records of a batch
+as one record batch per table and partition (``table[key] = value`` sends each record on its
+own through Faust's producer buffer).
 """
 
 from __future__ import annotations
 
-from stream.app import ROLE_TABLES, app, settings
+import asyncio
+import logging
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
-__all__ = ["cooccurrence_table", "user_recommendations_table", "user_state_table"]
+from faust.types import TP
+
+from stream.app import ROLE_TABLES, app, settings
+from stream.partitions import acting_for, send_to_partitions
+
+__all__ = ["TableWrites", "cooccurrence_table", "user_recommendations_table", "user_state_table"]
+
+log = logging.getLogger(__name__)
 
 
 def _table(name: str):  # type: ignore[no-untyped-def]
@@ -37,3 +52,89 @@ if settings.runs_interactions:
     user_state_table, user_recommendations_table = (_table(name) for name in ROLE_TABLES["interactions"])
 if settings.runs_cooccurrence:
     (cooccurrence_table,) = (_table(name) for name in ROLE_TABLES["cooccurrence"])
+
+
+@dataclass
+class _Changelog:
+    """One table partition's changelog records of a batch, and their deliveries."""
+
+    table: Any
+    partition: int
+    rows: list[tuple[bytes, bytes]]
+    futures: list[asyncio.Future]
+
+
+class TableWrites:
+    """A batch's table writes: each value in its store at once, the changelog records sent
+    together by ``send`` as one record batch per table and partition.
+
+    ``table[key] = value`` sends each changelog record on its own (a ``FutureMessage``, the
+    sensors, Faust's producer buffer and one ``send`` each), which was a sixth of the
+    answering worker's event loop (docs/benchmarks/pipeline.md). The records are the ones
+    Faust would write: same topic, partition, key and value; and as Faust does, a delivered
+    batch moves the store's persisted changelog offset. Under exactly-once every write is
+    Faust's own: the record must go through the transactional producer of its partition.
+
+    A failed delivery is sent again by the next ``delivered`` (duplicates of a changelog
+    record are harmless: the last value of a key wins), so a caller that waits for
+    ``delivered`` knows the changelog holds every write.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[tuple[str, int], _Changelog] = {}
+        self._sent: list[_Changelog] = []
+
+    def set(self, table: Any, key: bytes, value: bytes, source: Any) -> None:
+        """``table[key] = value`` for ``source``'s partition (an event, or what stands for one)."""
+        with acting_for(source):
+            if app.in_transaction:
+                table[key] = value
+                return
+            table.data[key] = value
+        partition = source.message.partition
+        changelog = self._pending.get((table.name, partition))
+        if changelog is None:
+            changelog = self._pending[table.name, partition] = _Changelog(table, partition, [], [])
+        changelog.rows.append((key, value))
+
+    async def send(self) -> None:
+        """Hand the changelog records written since the last call to the producer."""
+        pending, self._pending = list(self._pending.values()), {}
+        for changelog in pending:
+            await self._send(changelog)
+            self._sent.append(changelog)
+
+    async def delivered(self) -> None:
+        """Wait until Kafka has every record sent; send again those whose delivery failed."""
+        for changelog in self._sent:
+            if any(future.done() and (future.cancelled() or future.exception()) for future in changelog.futures):
+                log.warning(
+                    "changelog records of %s[%d] were not delivered; sending them again",
+                    changelog.table.name,
+                    changelog.partition,
+                )
+                await self._send(changelog)
+        await asyncio.gather(*(future for changelog in self._sent for future in changelog.futures))
+
+    @staticmethod
+    async def _send(changelog: _Changelog) -> None:
+        table = changelog.table
+        topic = table.changelog_topic.get_topic_name()
+        producer = app.producer._ensure_producer()  # type: ignore[attr-defined]  # aiokafka's, as publish_many
+        changelog.futures = []
+        for partition, count, future in await send_to_partitions(
+            producer, topic, {changelog.partition: changelog.rows}
+        ):
+            future.add_done_callback(partial(_persist_offset, table, TP(topic, partition), count))
+            changelog.futures.append(future)
+
+
+def _persist_offset(table: Any, tp: TP, count: int, done: asyncio.Future) -> None:
+    """What Faust's ``_on_changelog_sent`` does for a record: the store knows what it holds
+    up to which changelog offset, so a restart reads only the changelog beyond it."""
+    if done.cancelled() or done.exception() is not None:
+        return
+    try:
+        table.data.set_persisted_offset(tp, done.result().offset + count - 1)
+    except Exception:  # the partition's store may have been closed by a rebalance meanwhile
+        log.debug("could not persist the changelog offset of %s", tp, exc_info=True)

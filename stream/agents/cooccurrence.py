@@ -24,7 +24,7 @@ from stream.app import app, item_associations_topic, item_pairs_topic, metrics, 
 from stream.engine import CooccurrenceConfig, ItemAssociations, ItemUpdate
 from stream.engine.retrieval import PUBLISHED_PARTNERS
 from stream.partitions import acting_for
-from stream.tables import cooccurrence_table
+from stream.tables import TableWrites, cooccurrence_table
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,7 @@ async def process_pairs(batch: list[Any]) -> None:
             group.append(update)
 
     states = []
+    writes = TableWrites()
     for event, item_ids in items_of_event.values():
         with acting_for(event):
             for item_id in item_ids:
@@ -107,11 +108,13 @@ async def process_pairs(batch: list[Any]) -> None:
                 stored = cooccurrence_table.get(key)
                 state = ItemAssociations.from_bytes(stored) if stored else ItemAssociations(item_id)
                 metrics.pairs_applied.inc(state.apply(by_item[item_id], COOCCURRENCE))
-                cooccurrence_table[key] = state.to_bytes()
+                writes.set(cooccurrence_table, key, state.to_bytes(), event)
                 states.append(state)
+    await writes.send()
     keys = [state.item_id.encode() for state in states]
     for future in await publish_many(item_associations_topic, zip(keys, association_records(states), strict=True)):
         await future
+    await writes.delivered()
 
 
 @app.agent(item_pairs_topic, name="xsell-cooccurrence")

@@ -74,8 +74,8 @@ from stream.engine import (
     validate_event,
 )
 from stream.engine.retrieval import ASSOCIATION_DEPTH, TRENDING_DEPTH, blend_query_vector
-from stream.partitions import acting_for, cached_partition_for, partition_state_key
-from stream.tables import user_recommendations_table, user_state_table
+from stream.partitions import cached_partition_for, partition_state_key
+from stream.tables import TableWrites, user_recommendations_table, user_state_table
 from stream.topics import EVENT_TOPICS
 
 __all__ = ["PartitionState", "UserCache", "UserState"]
@@ -176,7 +176,7 @@ IDLE_PERIODS_WITHOUT_CATCH_UP = 10
 
 
 class _Anchor:
-    """Stands for "an event of input partition N" where table writes need one (see acting_for)."""
+    """Stands for "an event of input partition N" where table writes need one (``TableWrites.set``)."""
 
     def __init__(self, partition: int) -> None:
         self.message = type("Message", (), {"topic": settings.topic("clicks"), "partition": partition})()
@@ -252,6 +252,8 @@ class Work:
     pairs: dict[int, list[list[Any]]] = field(default_factory=lambda: defaultdict(list))
     touched: set[int] = field(default_factory=set)
     senders: dict[int, dict[str, None]] = field(default_factory=lambda: defaultdict(dict))
+    writes: TableWrites = field(default_factory=TableWrites)
+    recommendations: dict[bytes, tuple[Any, bytes]] = field(default_factory=dict)  # user → (source, latest answer)
 
     def absorb(self, user_key: bytes, state: UserState, result: IngestResult, partition: int) -> None:
         """Apply one user's ingest or flush result to the profile, outbox and pairs."""
@@ -288,24 +290,24 @@ class Work:
             metrics.pairs_sent.inc(len(updates))
         await asyncio.gather(*futures)
 
-    def write_states(self) -> None:
-        """Registry first, then the users, then the partition records (see the module docstring)."""
+    async def write_states(self) -> None:
+        """The latest answers; then the registry, the users and the partition records (see the
+        module docstring), in this order in each partition's changelog."""
+        writes = self.writes
+        for user_key, (source, value) in self.recommendations.items():
+            writes.set(user_recommendations_table, user_key, value, source)
         for number in self.touched:
             partition_state = _partitions[number]
             partition_state.seq += 1
             partition_state.senders = list(self.senders.get(number, ()))
-            with acting_for(_anchor(number)):
-                user_state_table[partition_state_key("outbox", number, settings.partitions)] = (
-                    partition_state.registry_bytes()
-                )
-        for user_key, (state, anchor) in self.states.items():
-            with acting_for(anchor):
-                user_state_table[user_key] = state.to_bytes()
+            key = partition_state_key("outbox", number, settings.partitions)
+            writes.set(user_state_table, key, partition_state.registry_bytes(), _anchor(number))
+        for user_key, (state, source) in self.states.items():
+            writes.set(user_state_table, user_key, state.to_bytes(), source)
         for number in self.touched:
-            with acting_for(_anchor(number)):
-                user_state_table[partition_state_key("partition", number, settings.partitions)] = _partitions[
-                    number
-                ].to_bytes()
+            key = partition_state_key("partition", number, settings.partitions)
+            writes.set(user_state_table, key, _partitions[number].to_bytes(), _anchor(number))
+        await writes.send()
 
     async def write_then_send(self, answers: Sequence[asyncio.Future] = ()) -> None:
         """Write the states now; wait until Kafka has them and send their pairs in the background.
@@ -315,12 +317,13 @@ class Work:
         only. ``answers`` are this work's published answers, whose delivery is checked there.
         """
         await _in_flight.settle()
-        self.write_states()
+        await self.write_states()
         _in_flight.start(self, answers)
 
     async def durable_then_send(self, answers: Sequence[asyncio.Future] = ()) -> None:
         """Wait until Kafka has the written states, then send their pairs."""
         await app.producer.flush()
+        await self.writes.delivered()
         await self.send_pairs()
         await asyncio.gather(*answers)
 
@@ -582,10 +585,7 @@ async def _process_users(by_user: dict[bytes, list[Answer]], consumed: Counter[t
         if partition_state.max_ts is not None:
             _flush_pending(work, number, partition_state.max_ts - SESSIONS.allowed_lateness_ms, profile_config)
 
-    futures, latest = await _answer(answered, {key: state for key, (state, _) in work.states.items()})
-    for user_key, (source, value) in latest.items():
-        with acting_for(source):
-            user_recommendations_table[user_key] = value
+    futures, work.recommendations = await _answer(answered, {key: state for key, (state, _) in work.states.items()})
     await work.write_then_send(futures)
 
 

@@ -1,5 +1,6 @@
-"""``send_in_batches`` against a real broker: every record where ``producer.send`` would put it,
-in order, none lost or repeated, also when a partition's records fill several batches."""
+"""``send_in_batches`` and ``send_to_partitions`` against a real broker: every record where
+``producer.send`` would put it (or in the partition given), in order, none lost or repeated,
+also when a partition's records fill several batches."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from stream.partitions import send_in_batches
+from stream.partitions import send_in_batches, send_to_partitions
 
 pytestmark = pytest.mark.integration
 
@@ -29,21 +30,24 @@ async def _create(bootstrap: str, *topics: str) -> None:
         await admin.close()
 
 
-async def _read(bootstrap: str, topic: str, count: int) -> list[tuple[int, bytes, dict]]:
+async def _read(bootstrap: str, topic: str, count: int, *, with_offsets: bool = False) -> list:
+    """(partition, key, value) of each record, and its offset ``with_offsets``."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
     )
     await consumer.start()
-    found: list[tuple[int, bytes, dict]] = []
+    found: list = []
+
+    def take(batches: dict) -> None:
+        for tp, records in batches.items():
+            for record in records:
+                row = (tp.partition, record.key, orjson.loads(record.value))
+                found.append((*row, record.offset) if with_offsets else row)
+
     try:
         while len(found) < count:
-            batches = await asyncio.wait_for(consumer.getmany(timeout_ms=1000, max_records=5000), 30)
-            for tp, records in batches.items():
-                found.extend((tp.partition, record.key, orjson.loads(record.value)) for record in records)
-        extra = await consumer.getmany(timeout_ms=1000)
-        found.extend(
-            (tp.partition, record.key, orjson.loads(record.value)) for records in extra.values() for record in records
-        )
+            take(await asyncio.wait_for(consumer.getmany(timeout_ms=1000, max_records=5000), 30))
+        take(await consumer.getmany(timeout_ms=1000))
     finally:
         await consumer.stop()
     return found
@@ -80,3 +84,38 @@ def test_batched_records_land_where_send_puts_them_in_order(bootstrap: str, topi
         seqs_of_key[key].append(record["seq"])
     for key, seqs in seqs_of_key.items():
         assert seqs == sorted(seqs), f"{key!r} out of order"
+
+
+async def _run_to_partitions(bootstrap: str, topic: str) -> tuple[dict, list, list]:
+    await _create(bootstrap, topic)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_batch_size=4096, linger_ms=5, acks="all")
+    await producer.start()
+    try:
+        # Keys in partitions the default partitioner would not choose: the given one wins.
+        by_partition = {
+            partition: [(b"same-key", orjson.dumps({"seq": seq, "p": partition})) for seq in range(400)]
+            for partition in (3, 0, 2)
+        }
+        sent = await send_to_partitions(producer, topic, by_partition)
+        metadata = [(partition, count, (await future).offset) for partition, count, future in sent]
+    finally:
+        await producer.stop()
+    return by_partition, metadata, await _read(bootstrap, topic, 1200, with_offsets=True)
+
+
+def test_records_go_to_the_given_partitions_and_batches_say_where_they_end(bootstrap: str, topic_name: str) -> None:
+    by_partition, metadata, received = asyncio.run(_run_to_partitions(bootstrap, topic_name))
+
+    for partition, rows in by_partition.items():
+        got = [record for p, _, record, _ in received if p == partition]
+        assert [orjson.dumps(record) for record in got] == [value for _, value in rows]
+    assert len(received) == 1200 and {p for p, *_ in received} == {0, 2, 3}
+    assert len(metadata) > 3  # 400 records of ~20 bytes fill several 4 KiB batches
+    # A batch's first offset + its record count - 1 is the offset of its last record
+    # (what a table's persisted changelog offset is set to); the batches tile each partition.
+    offsets = {(p, offset): record for p, _, record, offset in received}
+    for partition in by_partition:
+        spans = sorted((first, first + count - 1) for p, count, first in metadata if p == partition)
+        assert spans[0][0] == 0 and spans[-1][1] == 399
+        assert all(end + 1 == start for (_, end), (start, _) in zip(spans, spans[1:], strict=False))
+        assert all(offsets[partition, end]["seq"] == end for _, end in spans)  # the batch's last record
