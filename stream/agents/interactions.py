@@ -110,9 +110,11 @@ class UserState:
     outbox: list[list[Any]] = field(default_factory=list)
     outbox_seq: int = 0
 
-    def to_bytes(self) -> bytes:
+    def to_bytes(self, *, stored: bool = False) -> bytes:
+        """The table's value; ``stored``: this state is kept in memory after it is written, so
+        its profile becomes what the table holds (``UserProfile.stored_bytes``)."""
         activity = self.activity.to_bytes()
-        profile = self.profile.to_bytes()
+        profile = self.profile.stored_bytes() if stored else self.profile.to_bytes()
         header = struct.pack("<II", len(activity), len(profile))
         tail = orjson.dumps({"ad_caps": self.ad_caps, "outbox": self.outbox, "seq": self.outbox_seq})
         return b"".join((STATE_MAGIC, header, activity, profile, tail))
@@ -303,7 +305,7 @@ class Work:
             key = partition_state_key("outbox", number, settings.partitions)
             writes.set(user_state_table, key, partition_state.registry_bytes(), _anchor(number))
         for user_key, (state, source) in self.states.items():
-            writes.set(user_state_table, user_key, state.to_bytes(), source)
+            writes.set(user_state_table, user_key, state.to_bytes(stored=True), source)
         for number in self.touched:
             key = partition_state_key("partition", number, settings.partitions)
             writes.set(user_state_table, key, _partitions[number].to_bytes(), _anchor(number))

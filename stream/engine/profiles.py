@@ -214,31 +214,49 @@ class UserProfile:
         tail = orjson.dumps({"r": self.recent, "p": list(self.purchased.items()), "c": self.categories})
         return header + b"".join(unit.astype(wire).tobytes() for unit in units) + tail
 
+    def stored_bytes(self, dtype: str = "float16") -> bytes:
+        """``to_bytes``, and the vectors become what reading those bytes back gives.
+
+        The stored vectors are rounded (float16 by default); a profile that stays in memory
+        after it was written must answer exactly as one read from the table would, or answers
+        would change after a restart.
+        """
+        data = self.to_bytes(dtype)
+        self.short, self.long, _ = _read_vectors(data, self.config.dimension)
+        return data
+
     @classmethod
     def from_bytes(cls, data: bytes, config: ProfileConfig = DEFAULT_PROFILE_CONFIG) -> UserProfile:
-        if len(data) < _HEADER.size:
-            raise StateFormatError(f"profile state is {len(data)} bytes, shorter than its header")
-        magic, version, code, dimension, reference, short_norm, long_norm = _HEADER.unpack_from(data)
-        if magic != PROFILE_MAGIC or version != PROFILE_VERSION or code not in _DTYPES:
-            raise StateFormatError(
-                f"not a version-{PROFILE_VERSION} profile (magic {magic!r}, version {version})"
-            )
-        if dimension != config.dimension:
-            raise StateFormatError(f"profile has d={dimension}, the configuration says {config.dimension}")
-        wire = _DTYPES[code]
-        size = dimension * wire.itemsize
-        start = _HEADER.size
+        short, long, tail_start = _read_vectors(data, config.dimension)
         profile = cls(config)
         try:
-            short = np.frombuffer(data, dtype=wire, count=dimension, offset=start).astype(np.float64)
-            long = np.frombuffer(data, dtype=wire, count=dimension, offset=start + size).astype(np.float64)
-            tail = orjson.loads(data[start + 2 * size :])
+            tail = orjson.loads(data[tail_start:])
             profile.recent = [(item, kind, ts) for item, kind, ts in tail["r"]]
             profile.purchased = {item: ts for item, ts in tail["p"]}
             profile.categories = {key: float(value) for key, value in tail["c"].items()}
         except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
             raise StateFormatError(f"profile state is damaged: {exc}") from exc
-        profile.short = short * short_norm
-        profile.long = long * long_norm
+        profile.short, profile.long = short, long
+        reference = _HEADER.unpack_from(data)[4]
         profile.reference_ts = None if reference == -1 else reference
         return profile
+
+
+def _read_vectors(data: bytes, dimension: int) -> tuple[NDArray[np.float64], NDArray[np.float64], int]:
+    """A stored profile's (short, long) vectors, and where its JSON tail starts."""
+    if len(data) < _HEADER.size:
+        raise StateFormatError(f"profile state is {len(data)} bytes, shorter than its header")
+    magic, version, code, stored_dimension, _, short_norm, long_norm = _HEADER.unpack_from(data)
+    if magic != PROFILE_MAGIC or version != PROFILE_VERSION or code not in _DTYPES:
+        raise StateFormatError(f"not a version-{PROFILE_VERSION} profile (magic {magic!r}, version {version})")
+    if stored_dimension != dimension:
+        raise StateFormatError(f"profile has d={stored_dimension}, the configuration says {dimension}")
+    wire = _DTYPES[code]
+    size = dimension * wire.itemsize
+    start = _HEADER.size
+    try:
+        short = np.frombuffer(data, dtype=wire, count=dimension, offset=start).astype(np.float64)
+        long = np.frombuffer(data, dtype=wire, count=dimension, offset=start + size).astype(np.float64)
+    except ValueError as exc:
+        raise StateFormatError(f"profile state is damaged: {exc}") from exc
+    return short * short_norm, long * long_norm, start + 2 * size

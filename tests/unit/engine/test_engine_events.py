@@ -103,6 +103,30 @@ def test_state_round_trips():
         UserProfile.from_bytes(b"garbage" * 10, config)
 
 
+def test_a_profile_kept_after_writing_answers_as_one_read_back():
+    """The in-memory profile after ``stored_bytes`` is the one ``from_bytes`` gives, bit for bit,
+    also after both take the same next events (a worker that never restarted answers as one that did)."""
+    config = ProfileConfig(dimension=16)
+    rng = np.random.default_rng(0)
+    kept = UserProfile(config)
+    first = [Event("a", "u", "i1", "click", 1000), Event("b", "u", "i2", "cart", 1500)]
+    kept.update_many(first, rng.normal(size=(2, 16)), ["c1", None])
+    before = kept.long.copy()
+    expected = kept.to_bytes()
+    data = kept.stored_bytes()
+    assert data == expected  # what is written does not change
+    read = UserProfile.from_bytes(data, config)
+    assert not np.array_equal(kept.long, before)  # float16 rounding: the kept vectors did change
+    assert np.array_equal(kept.short, read.short) and np.array_equal(kept.long, read.long)
+    later = [Event("c", "u", "i3", "purchase", 9000)]
+    vector = rng.normal(size=(1, 16))
+    for profile in (kept, read):
+        profile.update_many(later, vector, ["c2"])
+    assert np.array_equal(kept.short, read.short) and np.array_equal(kept.long, read.long)
+    assert np.array_equal(kept.query_vector(10_000), read.query_vector(10_000))
+    assert kept.categories == read.categories and kept.recent == read.recent
+
+
 def test_recommend_filters_and_explains():
     rule = lambda a, c, lift: AssociationRule(a, c, "purchase->purchase", 0.1, 0.5, lift, 3.0, 1, 1, 1, 1)  # noqa: E731
     rules = {
