@@ -38,7 +38,7 @@ DEFAULT_IDLE_FLUSH_S = 30.0
 DEFAULT_RECOMMENDATIONS = 10
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024
 # Decoded states of the most recently active users, kept between batches (docs/DECISIONS.md).
-DEFAULT_USER_CACHE_SIZE = 10_000
+DEFAULT_USER_CACHE_SIZE = 5_000
 ROLES = ("all", "interactions", "cooccurrence")
 
 SETTINGS_DOC: dict[str, str] = {

@@ -34,7 +34,7 @@ import logging
 import struct
 import time
 from collections import Counter, OrderedDict, defaultdict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -257,12 +257,22 @@ class Work:
     writes: TableWrites = field(default_factory=TableWrites)
     recommendations: dict[bytes, tuple[Any, bytes]] = field(default_factory=dict)  # user → (source, latest answer)
 
-    def absorb(self, user_key: bytes, state: UserState, result: IngestResult, partition: int) -> None:
-        """Apply one user's ingest or flush result to the profile, outbox and pairs."""
-        if result.applied:
-            items = [event.item_id for event in result.applied]
-            vectors, categories = _item_vectors(items, state.profile.config.dimension)
-            state.profile.update_many(result.applied, vectors, categories)
+    def absorb_all(self, results: Sequence[tuple[bytes, UserState, IngestResult, int]]) -> None:
+        """Apply each user's ingest or flush result (user key, state, result, partition) to
+        the profile, outbox and pairs; the items' vectors come from one index lookup."""
+        if not results:
+            return
+        items = [event.item_id for _, _, result, _ in results for event in result.applied]
+        vectors, categories = _item_vectors(items, results[0][1].profile.config.dimension)
+        start = 0
+        for user_key, state, result, partition in results:
+            end = start + len(result.applied)
+            if end > start:
+                state.profile.update_many(result.applied, vectors[start:end], categories[start:end])
+            start = end
+            self._absorb_updates(user_key, state, result, partition)
+
+    def _absorb_updates(self, user_key: bytes, state: UserState, result: IngestResult, partition: int) -> None:
         partition_state = _partition(partition)
         seq = partition_state.seq + 1  # this work's batch number (write_states makes it so)
         encoded = [_encoded(update) for update in result.updates]
@@ -564,6 +574,7 @@ async def _process_users(by_user: dict[bytes, list[Answer]], consumed: Counter[t
     profile_config = _profile_config()
     work = Work()
     answered: list[Answer] = []
+    results = []
     for user_key, answers in by_user.items():
         source = answers[0].source
         state = _load_state(user_key, profile_config)
@@ -579,8 +590,9 @@ async def _process_users(by_user: dict[bytes, list[Answer]], consumed: Counter[t
             outcome = "duplicate" if answer.event.event_id in duplicates else "ok"
             consumed[kind, outcome] += 1
             answered.append(answer)
-        work.absorb(user_key, state, result, source.message.partition)
+        results.append((user_key, state, result, source.message.partition))
         work.states[user_key] = (state, source)
+    work.absorb_all(results)
 
     for number in {answers[0].source.message.partition for answers in by_user.values()}:
         partition_state = _partitions[number]
@@ -599,11 +611,13 @@ def _flush_pending(work: Work, number: int, watermark: int | None, profile_confi
         for user, earliest in partition_state.pending.items()
         if (watermark is None or earliest <= watermark) and user.encode() not in work.states
     ]
+    results = []
     for user in due:
         user_key = user.encode()
         state = _load_state(user_key, profile_config)
-        work.absorb(user_key, state, state.activity.flush(watermark), number)
+        results.append((user_key, state, state.activity.flush(watermark), number))
         work.states[user_key] = (state, _anchor(number))
+    work.absorb_all(results)
 
 
 @app.timer(1.0)
@@ -699,10 +713,18 @@ def _source_of(reason: str) -> str:
     return "similar" if "similar" in reason else "trending"
 
 
-def _query_vector(state: UserState, items: Iterable[str], ts: int) -> np.ndarray:
-    """The profile's vector, blended with the items not yet in it (buffered ones, the triggers)."""
-    vectors, _ = _item_vectors(list(items), state.profile.config.dimension)
-    return blend_query_vector(state.profile.query_vector(ts), vectors)
+def _query_vectors(states: Sequence[UserState], fresh: Sequence[list[str]], times: Sequence[int]) -> list[np.ndarray]:
+    """Each profile's vector at its time, blended with its items not yet in it (buffered ones,
+    the triggers); the items' vectors come from one index lookup."""
+    if not states:
+        return []
+    vectors, _ = _item_vectors([item for items in fresh for item in items], states[0].profile.config.dimension)
+    blended, start = [], 0
+    for state, items, ts in zip(states, fresh, times, strict=True):
+        end = start + len(items)
+        blended.append(blend_query_vector(state.profile.query_vector(ts), vectors[start:end]))
+        start = end
+    return blended
 
 
 async def _answer(
@@ -716,23 +738,24 @@ async def _answer(
     for answer in answered:
         per_user[answer.event.user_id.encode()].append(answer)
     users = list(per_user)
-    requests = []
-    widths = []
+    fresh, times, widths = [], [], []
     for user_key in users:
-        state = states[user_key]
-        answers = per_user[user_key]
-        latest_ts = max(answer.event.ts for answer in answers)
+        state, answers = states[user_key], per_user[user_key]
         pending = [event.item_id for _, _, event in sorted(state.activity.pending, key=lambda entry: entry[:2])]
         triggers = list(dict.fromkeys(answer.event.item_id for answer in answers))
+        fresh.append(pending + triggers)
+        times.append(max(answer.event.ts for answer in answers))
         widths.append(len(triggers))
-        requests.append(
-            RecommendationRequest(
-                user_id=user_key.decode(),
-                query_vector=_query_vector(state, pending + triggers, latest_ts),
-                recent_items=[item for item, _, _ in state.profile.recent] + pending + triggers,
-                purchased=frozenset(state.profile.purchased),
-            )
+    vectors = _query_vectors([states[user_key] for user_key in users], fresh, times)
+    requests = [
+        RecommendationRequest(
+            user_id=user_key.decode(),
+            query_vector=vector,
+            recent_items=[item for item, _, _ in states[user_key].profile.recent] + items,
+            purchased=frozenset(states[user_key].profile.purchased),
         )
+        for user_key, vector, items in zip(users, vectors, fresh, strict=True)
+    ]
     depth = k + min(max(widths), 10)
     trending = replica.trending(TRENDING_DEPTH)
     ranked = await asyncio.get_running_loop().run_in_executor(_ranking_executor, _rank, requests, depth, trending)
@@ -774,10 +797,14 @@ async def _send_ad_targets(
     if not targeter.campaigns:
         return
     ids, vectors, affinities, timestamps, triggers = [], [], [], [], []
-    for user_key in users:
+    lasts = [max(per_user[user_key], key=lambda answer: answer.event.ts) for user_key in users]
+    blended = _query_vectors(
+        [states[user_key] for user_key in users],
+        [[answer.event.item_id for answer in per_user[user_key]] for user_key in users],
+        [last.event.ts for last in lasts],
+    )
+    for user_key, last, vector in zip(users, lasts, blended, strict=True):
         state = states[user_key]
-        last = max(per_user[user_key], key=lambda answer: answer.event.ts)
-        vector = _query_vector(state, [answer.event.item_id for answer in per_user[user_key]], last.event.ts)
         if not np.any(vector):
             continue
         user_id = user_key.decode()
