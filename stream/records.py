@@ -19,10 +19,12 @@ __all__ = [
     "DEAD_LETTER_MAX_ORIGINAL_BYTES",
     "ad_target",
     "cross_recommendation",
+    "cross_recommendation_of",
     "dead_letter",
     "decode_vector",
     "encode_vector",
     "item_embedding",
+    "recommended_items",
 ]
 
 # The original bytes kept in a dead letter; a larger message is cut (its size is kept),
@@ -70,20 +72,42 @@ def cross_recommendation(
     model: str,
 ) -> bytes:
     """One answer to one input event."""
+    return cross_recommendation_of(
+        user_id=user_id,
+        trigger_event_id=trigger_event_id,
+        trigger_item_id=trigger_item_id,
+        ts=ts,
+        items=recommended_items(items),
+        model=model,
+    )
+
+
+def recommended_items(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The ``items`` of a cross-recommendation: id, score (6 decimals) and reasons of each."""
+    return [
+        {"item_id": item["item_id"], "score": round(float(item["score"]), 6), "reasons": list(item["reasons"])}
+        for item in items
+    ]
+
+
+def cross_recommendation_of(
+    *,
+    user_id: str,
+    trigger_event_id: str,
+    trigger_item_id: str,
+    ts: int,
+    items: list[dict[str, Any]],
+    model: str,
+) -> bytes:
+    """``cross_recommendation`` of items already shaped by ``recommended_items`` (a user's
+    events in one batch share one ranking: its items are shaped once)."""
     return orjson.dumps(
         {
             "user_id": user_id,
             "trigger_event_id": trigger_event_id,
             "trigger_item_id": trigger_item_id,
             "ts": ts,
-            "items": [
-                {
-                    "item_id": item["item_id"],
-                    "score": round(float(item["score"]), 6),
-                    "reasons": list(item["reasons"]),
-                }
-                for item in items
-            ],
+            "items": items,
             "model": model,
         }
     )

@@ -765,10 +765,11 @@ async def _answer(
     answers: list[tuple[bytes, bytes]] = []
     now = time.time()
     for user_key, items in zip(users, ranked, strict=True):
+        shaped = records.recommended_items(items[: k + 1])  # an answer leaves out one item at most: its trigger
         for answer in per_user[user_key]:
             event = answer.event
-            chosen = [item for item in items if item["item_id"] != event.item_id][:k]
-            value = records.cross_recommendation(
+            chosen = [item for item in shaped if item["item_id"] != event.item_id][:k]
+            value = records.cross_recommendation_of(
                 user_id=event.user_id,
                 trigger_event_id=event.event_id,
                 trigger_item_id=event.item_id,
