@@ -44,6 +44,7 @@ PROFILE_VERSION = 1
 _HEADER = struct.Struct("<4sBBHqdd")  # magic, version, dtype code, d, T, |short|, |long|
 _DTYPES: dict[int, np.dtype[Any]] = {1: np.dtype("<f2"), 2: np.dtype("<f4")}
 _DTYPE_CODES = {np.dtype("<f2"): 1, np.dtype("<f4"): 2}
+_WIRE_DTYPES = {"float16": np.dtype("<f2"), "float32": np.dtype("<f4")}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -195,10 +196,29 @@ class UserProfile:
 
     def to_bytes(self, dtype: str = "float16") -> bytes:
         """Header + two unit vectors in ``dtype`` (float16 or float32) + JSON tail."""
-        wire = np.dtype(dtype).newbyteorder("<")
-        if wire not in _DTYPE_CODES:
+        return self._encode(dtype)[0]
+
+    def stored_bytes(self, dtype: str = "float16") -> bytes:
+        """``to_bytes``, and the vectors become what reading those bytes back gives.
+
+        The stored vectors are rounded (float16 by default); a profile that stays in memory
+        after it was written must answer exactly as one read from the table would, or answers
+        would change after a restart. (``from_bytes`` multiplies the same stored units by the
+        same norms.)
+        """
+        data, units, (short_norm, long_norm) = self._encode(dtype)
+        self.short = units[0].astype(np.float64) * short_norm
+        self.long = units[1].astype(np.float64) * long_norm
+        return data
+
+    def _encode(self, dtype: str) -> tuple[bytes, NDArray[Any], tuple[float, float]]:
+        """The bytes, the two stored unit vectors (in the wire dtype) and their norms."""
+        wire = _WIRE_DTYPES.get(dtype)
+        if wire is None:
             raise EngineConfigError(f"profile dtype must be float16 or float32, got {dtype}")
-        norms = [float(np.linalg.norm(part)) for part in (self.short, self.long)]
+        norms = (math.sqrt(self.short.dot(self.short)), math.sqrt(self.long.dot(self.long)))
+        divisors = np.array([[norm if norm > 0 else 1.0] for norm in norms])
+        units = (np.stack((self.short, self.long)) / divisors).astype(wire)
         header = _HEADER.pack(
             PROFILE_MAGIC,
             PROFILE_VERSION,
@@ -207,23 +227,8 @@ class UserProfile:
             -1 if self.reference_ts is None else self.reference_ts,
             *norms,
         )
-        units = [
-            part / norm if norm > 0 else part
-            for part, norm in zip((self.short, self.long), norms, strict=True)
-        ]
         tail = orjson.dumps({"r": self.recent, "p": list(self.purchased.items()), "c": self.categories})
-        return header + b"".join(unit.astype(wire).tobytes() for unit in units) + tail
-
-    def stored_bytes(self, dtype: str = "float16") -> bytes:
-        """``to_bytes``, and the vectors become what reading those bytes back gives.
-
-        The stored vectors are rounded (float16 by default); a profile that stays in memory
-        after it was written must answer exactly as one read from the table would, or answers
-        would change after a restart.
-        """
-        data = self.to_bytes(dtype)
-        self.short, self.long, _ = _read_vectors(data, self.config.dimension)
-        return data
+        return header + units.tobytes() + tail, units, norms
 
     @classmethod
     def from_bytes(cls, data: bytes, config: ProfileConfig = DEFAULT_PROFILE_CONFIG) -> UserProfile:
