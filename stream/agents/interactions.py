@@ -3,8 +3,10 @@
 Per batch (``take_events``; every record is handled inside the loop, nothing escapes):
 
 1. validate each record (raw bytes; the topic gives the kind); rejects → ``dead-letter``;
-2. per user, one table read and one table write: order, de-duplicate, sessionise and
-   generate pairs (``UserActivity``), update the rolling vectors (``UserProfile``);
+2. per user, one table read (none when the state is in the ``UserCache``) and one table
+   write: order, de-duplicate, sessionise and generate pairs (``UserActivity``), update the
+   rolling vectors (``UserProfile``); the writes' changelog records leave together
+   (``TableWrites``);
 3. push the partition's watermark (newest event time − lateness) to users whose buffered
    events it has passed, and, when a partition has been idle for ``idle_flush_s``, apply
    every buffered event (so a quiet pipeline has counted everything);
