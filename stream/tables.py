@@ -26,7 +26,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from faust.types import TP
 
@@ -70,10 +70,13 @@ class TableWrites:
 
     ``table[key] = value`` sends each changelog record on its own (a ``FutureMessage``, the
     sensors, Faust's producer buffer and one ``send`` each), which was a sixth of the
-    answering worker's event loop (docs/benchmarks/pipeline.md). The records are the ones
-    Faust would write: same topic, partition, key and value; and as Faust does, a delivered
-    batch moves the store's persisted changelog offset. Under exactly-once every write is
-    Faust's own: the record must go through the transactional producer of its partition.
+    answering worker's event loop (docs/benchmarks/pipeline.md, ninth set). The records are
+    the ones Faust would write: same topic, partition, key and value; and as Faust does, a
+    delivered record moves the store's persisted changelog offset (under exactly-once, at
+    the next commit). Under exactly-once a record must be in the transaction of its
+    partition: each goes through Faust's transaction manager, as Faust's own write does,
+    only without the per-record wrapping (aiokafka's ``send_batch`` does not add a
+    partition to a transaction).
 
     A failed delivery is sent again by the next ``delivered`` (duplicates of a changelog
     record are harmless: the last value of a key wins), so a caller that waits for
@@ -87,9 +90,6 @@ class TableWrites:
     def set(self, table: Any, key: bytes, value: bytes, source: Any) -> None:
         """``table[key] = value`` for ``source``'s partition (an event, or what stands for one)."""
         with acting_for(source):
-            if app.in_transaction:
-                table[key] = value
-                return
             table.data[key] = value
         partition = source.message.partition
         changelog = self._pending.get((table.name, partition))
@@ -120,13 +120,28 @@ class TableWrites:
     async def _send(changelog: _Changelog) -> None:
         table = changelog.table
         topic = table.changelog_topic.get_topic_name()
-        producer = app.producer._ensure_producer()  # type: ignore[attr-defined]  # aiokafka's, as publish_many
         changelog.futures = []
+        if app.in_transaction:
+            transactions = app.consumer.transactions
+            for key, value in changelog.rows:
+                future = await transactions.send(topic, key, value, changelog.partition, None, None)
+                changelog.futures.append(cast(asyncio.Future, future))
+            if changelog.futures:  # a partition's records are delivered in order: the last one tells
+                tp = TP(topic, changelog.partition)
+                changelog.futures[-1].add_done_callback(partial(_persist_offset_on_commit, table, tp))
+            return
+        producer = app.producer._ensure_producer()  # type: ignore[attr-defined]  # aiokafka's, as publish_many
         for partition, count, future in await send_to_partitions(
             producer, topic, {changelog.partition: changelog.rows}
         ):
             future.add_done_callback(partial(_persist_offset, table, TP(topic, partition), count))
             changelog.futures.append(future)
+
+
+def _persist_offset_on_commit(table: Any, tp: TP, done: asyncio.Future) -> None:
+    """Under exactly-once Faust writes a changelog offset to the store at the next commit."""
+    if not done.cancelled() and done.exception() is None:
+        app.tables.persist_offset_on_commit(table.data, tp, done.result().offset)
 
 
 def _persist_offset(table: Any, tp: TP, count: int, done: asyncio.Future) -> None:
