@@ -15,6 +15,7 @@ import asyncio
 import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any, cast
 
 import faust
 from faust.assignor import PartitionAssignor
@@ -30,7 +31,16 @@ from stream.partitions import send_in_batches
 from stream.settings import Settings
 from stream.topics import ensure_topics
 
-__all__ = ["ROLE_TABLES", "app", "metrics", "publish", "publish_many", "settings"]
+__all__ = [
+    "ROLE_TABLES",
+    "app",
+    "committed_offset",
+    "metrics",
+    "publish",
+    "publish_many",
+    "recovery_completed",
+    "settings",
+]
 
 log = logging.getLogger("xsell")
 
@@ -287,9 +297,10 @@ async def publish(topic: faust.TopicT, key: bytes, value: bytes, partition: int 
     ``Topic.send`` hands the record to this same producer in the end (also under
     exactly-once), so delivery and ordering are the same.
     """
-    return await app.producer.send(
+    sent = await app.producer.send(
         topic.get_topic_name(), key, value, partition=partition, timestamp=None, headers=None
     )
+    return cast(asyncio.Future, sent)  # faust types it as Awaitable; aiokafka returns its future
 
 
 async def publish_many(topic: faust.TopicT, records: Iterable[tuple[bytes, bytes]]) -> list[asyncio.Future]:
@@ -301,7 +312,19 @@ async def publish_many(topic: faust.TopicT, records: Iterable[tuple[bytes, bytes
     +5 % events/s in paired pipeline runs, docs/benchmarks/pipeline.md). Same producer as
     ``publish``; faust's wrapper has no batch API.
     """
-    return await send_in_batches(app.producer._ensure_producer(), topic.get_topic_name(), records)
+    producer = app.producer._ensure_producer()  # type: ignore[attr-defined]  # the aiokafka producer (faust's driver)
+    return await send_in_batches(producer, topic.get_topic_name(), records)
+
+
+def recovery_completed() -> bool:
+    """Whether Faust has recovered the tables of the current assignment (``TableManager.recovery``,
+    which faust's ``TableManagerT`` type does not declare)."""
+    return bool(cast(Any, app.tables).recovery.completed.is_set())
+
+
+def committed_offset(tp: TP) -> int | None:
+    """The offset Faust last committed for ``tp`` (Faust keeps no public accessor)."""
+    return cast(Any, app.consumer)._committed_offset.get(tp)
 
 
 # One agent reads the three event topics (co-partitioned by user).

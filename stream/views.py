@@ -22,7 +22,7 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from stream.agents.replica import replica
-from stream.app import app, metrics, settings
+from stream.app import app, metrics, recovery_completed, settings
 from stream.engine import CHANNELS
 
 MAX_K = 100
@@ -46,7 +46,7 @@ def _k(request: Request, default: int = 10) -> int | None:
 
 
 def is_ready() -> bool:
-    recovered = not app.rebalancing and app.tables.recovery.completed.is_set()
+    recovered = not app.rebalancing and recovery_completed()
     ready = recovered and replica.ready.is_set()
     metrics.worker_ready.set(1 if ready else 0)
     return ready
@@ -72,7 +72,7 @@ if settings.runs_interactions:
 
     @app.page("/users/{user_id}/recommendations")
     class UserRecommendations(View):
-        @app.table_route(table=user_recommendations_table, match_info="user_id")
+        @app.table_route(table=user_recommendations_table, match_info="user_id")  # type: ignore[arg-type]
         async def get(self, request: Request, user_id: str) -> Response:
             value = user_recommendations_table.get(user_id.encode())
             if value is None:

@@ -157,7 +157,7 @@ async def _publish_changes(changes: list[CatalogChange]) -> None:
     if upserts:
         started = time.perf_counter()
         vectors = await asyncio.get_running_loop().run_in_executor(
-            _executor, _encode, [change.text for change in upserts]
+            _executor, _encode, [change.text for change in upserts if change.text is not None]
         )
         metrics.encoder_batch_seconds.observe(time.perf_counter() - started)
         for change in upserts:

@@ -59,7 +59,7 @@ def association_records(states: Sequence[ItemAssociations]) -> list[bytes]:
     now_ms = int(time.time() * 1000)
     records: list[dict[str, Any]] = []
     for state in states:
-        record = {
+        record: dict[str, Any] = {
             "item_id": state.item_id,
             "occurrences": state.occurrences,
             "item_count": max(state.occurrences.values(), default=0.0),

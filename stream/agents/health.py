@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stream.app import app, metrics
+from stream.app import app, committed_offset, metrics
 from stream.views import is_ready
 
 _lag_series: set[tuple[str, str]] = set()
@@ -16,7 +16,6 @@ async def report_lag() -> None:
     partitions this worker owns right now."""
     is_ready()
     consumer = app.consumer
-    committed_offsets = consumer._committed_offset  # Faust keeps no public accessor for it
     seen: set[tuple[str, str]] = set()
     for tp in consumer.assignment():
         if tp.topic.endswith("-changelog"):
@@ -24,7 +23,7 @@ async def report_lag() -> None:
         highwater = consumer.highwater(tp)
         if highwater is None:
             continue
-        committed = committed_offsets.get(tp)
+        committed = committed_offset(tp)
         labels = (tp.topic, str(tp.partition))
         metrics.consumer_lag.labels(*labels).set(max(0, highwater - (committed or 0)))
         seen.add(labels)
@@ -41,6 +40,6 @@ async def report_table_sizes() -> None:
         metrics.table_keys.labels(table=name).set(len(table))
 
 
-@app.on_partitions_assigned.connect
+@app.on_partitions_assigned.connect  # type: ignore[arg-type]  # mode's type wants a `signal` keyword: in kwargs
 async def _count_recoveries(sender: Any, assigned: Any, **kwargs: Any) -> None:
     metrics.recoveries.inc()

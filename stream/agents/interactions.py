@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import orjson
 from faust.types import TP
+from numpy.typing import NDArray
 
 from stream import records
 from stream.agents.deadletters import dead_letter
@@ -51,12 +52,14 @@ from stream.agents.replica import replica
 from stream.app import (
     ad_targets_topic,
     app,
+    committed_offset,
     events_topic,
     item_pairs_topic,
     metrics,
     publish,
     publish_many,
     recommendations_topic,
+    recovery_completed,
     settings,
 )
 from stream.engine import (
@@ -208,7 +211,7 @@ def _partition(number: int) -> PartitionState:
     return state
 
 
-@app.on_partitions_revoked.connect
+@app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode's type wants a `signal` keyword: in kwargs
 async def _forget_partitions(sender: Any, revoked: Any, **kwargs: Any) -> None:
     """A revoked partition's state moves with it; re-read it from the table if it comes back.
 
@@ -630,7 +633,7 @@ async def flush_idle_partitions() -> None:
     Every assigned partition is considered, not only those seen since the last rebalance: a
     partition taken over while quiet would otherwise keep its buffered events forever.
     """
-    if app.rebalancing or not app.tables.recovery.completed.is_set():
+    if app.rebalancing or not recovery_completed():
         return
     async with _state_lock:
         if app.rebalancing:
@@ -677,7 +680,7 @@ def _caught_up(number: int) -> bool:
             return False  # not fetched yet
         done = _next_offset.get(tp)
         if done is None:
-            done = consumer._committed_offset.get(tp) or 0  # Faust keeps no public accessor
+            done = committed_offset(tp) or 0
         if done < highwater:
             return False
     return True
@@ -689,7 +692,7 @@ def _rank(
     """Runs in the ranking thread: reads only what the loop replaces whole, never iterates it."""
     index = replica.index
 
-    def similar(vectors: np.ndarray, depth: int) -> list[tuple[list[str], np.ndarray]]:
+    def similar(vectors: NDArray[np.float32], depth: int) -> list[tuple[Sequence[str], NDArray[np.floating]]]:
         if index is None or len(index) == 0:
             return [([], np.zeros(0)) for _ in range(len(vectors))]
         found = index.query_arrays(vectors, depth)
@@ -742,11 +745,11 @@ async def _answer(
     users = list(per_user)
     fresh, times, widths = [], [], []
     for user_key in users:
-        state, answers = states[user_key], per_user[user_key]
+        state, user_answers = states[user_key], per_user[user_key]
         pending = [event.item_id for _, _, event in sorted(state.activity.pending, key=lambda entry: entry[:2])]
-        triggers = list(dict.fromkeys(answer.event.item_id for answer in answers))
+        triggers = list(dict.fromkeys(answer.event.item_id for answer in user_answers))
         fresh.append(pending + triggers)
-        times.append(max(answer.event.ts for answer in answers))
+        times.append(max(answer.event.ts for answer in user_answers))
         widths.append(len(triggers))
     vectors = _query_vectors([states[user_key] for user_key in users], fresh, times)
     requests = [
@@ -839,10 +842,10 @@ async def _send_ad_targets(
     metrics.ad_targets.inc(len(targets))
     # The caps live with the user (in the table), not in the worker's memory.
     mine = set(ids)
-    for (user_id, campaign_id), times in list(targeter.cap.sent.items()):
+    for (user_id, campaign_id), sent_times in list(targeter.cap.sent.items()):
         if user_id in mine:
-            if times:
-                states[user_id.encode()].ad_caps[campaign_id] = list(times)
+            if sent_times:
+                states[user_id.encode()].ad_caps[campaign_id] = list(sent_times)
             del targeter.cap.sent[(user_id, campaign_id)]
 
 

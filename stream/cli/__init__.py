@@ -15,7 +15,7 @@ import typer
 try:  # typer >= 0.22 vendors its own click
     from typer._click.exceptions import UsageError as ClickUsageError
 except ImportError:  # pragma: no cover - older typer on plain click
-    from click.exceptions import UsageError as ClickUsageError
+    from click.exceptions import UsageError as ClickUsageError  # type: ignore[assignment]  # same class, older home
 
 from stream.cli.base import app, err_console
 from stream.errors import XsellError

@@ -78,12 +78,12 @@ class ExactSimilarity:
         self.item_ids = list(item_ids)
         self.matrix = matrix / np.where(norms > 0, norms, 1.0)
 
-    def __call__(self, vectors: NDArray[np.floating], k: int) -> list[tuple[list[str], NDArray[np.float32]]]:
+    def __call__(self, vectors: NDArray[np.floating], k: int) -> list[tuple[Sequence[str], NDArray[np.floating]]]:
         queries = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
         scores = queries @ self.matrix.T
         k = min(k, scores.shape[1])
         top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        out = []
+        out: list[tuple[Sequence[str], NDArray[np.floating]]] = []
         for row, candidates in enumerate(top):
             order = candidates[np.argsort(-scores[row, candidates], kind="stable")]
             out.append(([self.item_ids[i] for i in order], scores[row, order]))
