@@ -82,6 +82,8 @@ class Replica:
         self.ready = asyncio.Event()
         self.snapshot_at = 0.0
         self._dirty = False
+        # Records this worker published after applying them here: key → value (``published``).
+        self._own: dict[bytes, bytes] = {}
         # Index writes and snapshots run here, never on the event loop.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xsell-replica")
         self._consumer: AIOKafkaConsumer | None = None
@@ -234,6 +236,10 @@ class Replica:
             self.index.upsert(ids, np.stack([upserts[i][0] for i in ids]), [upserts[i][1] for i in ids])
 
     def _association(self, key: bytes | None, value: bytes | None) -> None:
+        if self._own and key is not None:
+            own = self._own.pop(key, None)
+            if own is not None and own == value:
+                return  # applied when it was published (``published``), and nothing read since
         item_id = (key or b"").decode("utf-8", "replace")
         if value is None:
             self.associations.pop(item_id, None)
@@ -244,6 +250,20 @@ class Replica:
             log.warning("skipping a malformed item-associations record for %r", item_id)
             return
         self.apply_association(item_id, record)
+
+    def published(self, records: Sequence[tuple[bytes, bytes]]) -> None:
+        """This worker has applied these records (``apply_association``) and published them:
+        reading them back from the topic need not parse and apply them again.
+
+        A record read back is skipped only if it is still the latest one this worker
+        published for its item and nothing else was read for that item in between; any other
+        record read for the item forgets the entry. So a record another worker published
+        for the item before this one (a partition handed over) and read only after this
+        worker applied its own is applied, and this worker's own record, read after it,
+        is then applied again on top: the item ends where the topic's order says, as when
+        every record was read back.
+        """
+        self._own.update(records)
 
     def apply_association(self, item_id: str, record: dict[str, Any]) -> None:
         """Take an item's latest associations record (from the topic, or just computed here)."""

@@ -119,8 +119,9 @@ async def process_pairs(batch: list[Any]) -> None:
                 writes.set(cooccurrence_table, key, state.to_bytes(), event)
                 states.append(state)
     await writes.send()
-    keys = [state.item_id.encode() for state in states]
-    for future in await publish_many(item_associations_topic, zip(keys, association_records(states), strict=True)):
+    published = list(zip([state.item_id.encode() for state in states], association_records(states), strict=True))
+    replica.published(published)
+    for future in await publish_many(item_associations_topic, published):
         await future
     await writes.delivered()
 
