@@ -60,6 +60,37 @@ SNAPSHOT_INTERVAL_S = 30.0
 CAMPAIGNS_FILE = "campaigns.json"
 
 
+# What a record's published rules start with when they are its last key, as
+# ``stream.agents.cooccurrence`` writes them. Inside a JSON string a quote is escaped, so
+# these bytes can only be a key.
+_RULES_KEY = b',"channels":'
+_COUNTS_KEYS = ("occurrences", "partners", "opened")
+
+
+def parse_association_record(value: bytes) -> dict[str, Any]:
+    """An item-associations record parsed without its published rules (``channels``).
+
+    The replica uses a record's counts and partners; the rules, recomputed from the latest
+    counts whenever they are read, are most of a record's bytes. When they are the last key
+    the record is parsed up to them; otherwise, or when what precedes them does not parse
+    or lacks a count, the whole record is parsed and the rules dropped.
+    """
+    at = value.rfind(_RULES_KEY)
+    if at > 0 and value.endswith(b"}"):
+        try:
+            record = orjson.loads(value[:at] + b"}")
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            if isinstance(record, dict) and all(key in record for key in _COUNTS_KEYS):
+                return record
+    record = orjson.loads(value)
+    if not isinstance(record, dict):
+        raise ValueError("an item-associations record is not a JSON object")
+    record.pop("channels", None)
+    return record
+
+
 class Replica:
     """Item vectors, campaigns and associations, kept current from Kafka."""
 
@@ -245,8 +276,8 @@ class Replica:
             self.associations.pop(item_id, None)
             return
         try:
-            record = orjson.loads(value)
-        except orjson.JSONDecodeError:
+            record = parse_association_record(value)
+        except ValueError:  # orjson.JSONDecodeError included
             log.warning("skipping a malformed item-associations record for %r", item_id)
             return
         self.apply_association(item_id, record)
@@ -266,7 +297,8 @@ class Replica:
         self._own.update(records)
 
     def apply_association(self, item_id: str, record: dict[str, Any]) -> None:
-        """Take an item's latest associations record (from the topic, or just computed here)."""
+        """Take an item's latest associations record (from the topic, or just computed here),
+        without its published rules (``channels``): the replica computes rules from the counts."""
         self.associations[item_id] = record
         self.item_counts.set_item(item_id, record.get("occurrences") or {})
         # N is the sum of the transactions each item opened (see stream.engine.cooccurrence).

@@ -74,13 +74,13 @@ def association_records(states: Sequence[ItemAssociations]) -> list[bytes]:
         records.append(record)
     transactions = replica.transactions
     tables = replica.published_rules([state.item_id for state in states])
+    published = []
     for record, table in zip(records, tables, strict=True):
         record["transactions"] = transactions
-        record["channels"] = {
-            channel: [_rule_object(rule) for rule in table.get(channel, ())]
-            for channel in record["partners"]
-        }
-    return [orjson.dumps(record) for record in records]
+        channels = {channel: [_rule_object(rule) for rule in table.get(channel, ())] for channel in record["partners"]}
+        # the rules last and not in the replica's copy, as it keeps records read back (``Replica``)
+        published.append(orjson.dumps({**record, "channels": channels}))
+    return published
 
 
 def _rule_object(rule: PublishedRule) -> dict[str, Any]:

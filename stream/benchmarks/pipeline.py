@@ -60,6 +60,7 @@ from stream.benchmarks.errors import BenchmarkError
 from stream.benchmarks.workers import WorkerProcess, naive_worker, xsell_worker
 from stream.benchmarks.workload import EMBEDDING_DIMENSION, TAOBAO_FILE, Workload, embedding_messages, load_workload
 from stream.localkafka import LocalKafka, free_port
+from stream.replica import parse_association_record
 from stream.settings import Settings
 from stream.topics import EVENT_TOPICS, create_topics
 
@@ -756,13 +757,14 @@ def _mean_size(values: dict[bytes, bytes]) -> float:
 
 
 def _parsed_size(values: dict[bytes, bytes]) -> float:
-    """Bytes Python allocates per record when parsed as the replica parses it (orjson → dicts)."""
+    """Bytes Python allocates per record when parsed as the replica parses it (orjson → dicts,
+    without the published rules: ``stream.replica.parse_association_record``)."""
     if not values:
         return float("nan")
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        parsed = [orjson.loads(value) for value in values.values()]
+        parsed = [parse_association_record(value) for value in values.values()]
         after = tracemalloc.get_traced_memory()[0]
     finally:
         tracemalloc.stop()
