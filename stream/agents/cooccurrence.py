@@ -78,7 +78,8 @@ def association_records(states: Sequence[ItemAssociations]) -> list[bytes]:
     for record, table in zip(records, tables, strict=True):
         record["transactions"] = transactions
         channels = {channel: [_rule_object(rule) for rule in table.get(channel, ())] for channel in record["partners"]}
-        # the rules last and not in the replica's copy, as it keeps records read back (``Replica``)
+        # The rules go last (a replica parses a record only up to them) and stay out of this
+        # worker's replica copy, as they stay out of every record a replica reads back.
         published.append(orjson.dumps({**record, "channels": channels}))
     return published
 
