@@ -61,7 +61,10 @@ SETTINGS_DOC: dict[str, str] = {
         "transactions; the outputs stay at-least-once)."
     ),
     "batch_size": "Most events an agent takes in one batch.",
-    "batch_within_s": "Longest wait to fill a batch, in seconds.",
+    "batch_within_s": (
+        "Longest wait for a batch, in seconds. The interactions agent takes its batch as soon as no more "
+        "events are waiting (or batch_size are in); the other agents wait this long after each batch."
+    ),
     "commit_interval_s": (
         "How often processed input offsets are committed, in seconds (after a crash, events since are answered again)."
     ),

@@ -1,6 +1,7 @@
 """The interactions agent: clicks, carts and purchases, partitioned by user.
 
-Per batch (``take_events``; every record is handled inside the loop, nothing escapes):
+Per batch (``stream.batches.take_batches``: the records that arrived while the last batch was
+processed, or a lone one; every record is handled inside the loop, nothing escapes):
 
 1. validate each record (raw bytes; the topic gives the kind); rejects → ``dead-letter``;
 2. per user, one table read (none when the state is in the ``UserCache``) and one table
@@ -62,6 +63,7 @@ from stream.app import (
     recovery_completed,
     settings,
 )
+from stream.batches import take_batches
 from stream.engine import (
     Event,
     IngestResult,
@@ -860,7 +862,7 @@ async def interactions(stream: Any) -> None:
 
 
 async def _take_batches(stream: Any) -> None:
-    async for batch in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+    async for batch in take_batches(stream, settings.batch_size, settings.batch_within_s):
         started = time.perf_counter()
         metrics.batch_size.labels(agent="interactions").observe(len(batch))
         async with _state_lock:
