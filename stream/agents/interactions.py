@@ -99,6 +99,10 @@ SESSIONS = SessionConfig(
 )
 KIND_OF_TOPIC = {settings.topic(name): kind for name, kind in EVENT_TOPICS.items()}
 _ranking_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xsell-ranking")
+# Fewer users than this are ranked on the event loop: the thread lets the loop send and fetch
+# while a large batch is ranked, but for a few users its GIL hand-offs cost more than it
+# overlaps (at 1,000 events/s, ~20 users: 12 instead of 19-30 ms a batch, docs/DECISIONS.md).
+RANK_IN_THREAD_FROM = 64
 # The batch loop and the idle flusher both read-modify-write user state.
 _state_lock = asyncio.Lock()
 
@@ -691,7 +695,8 @@ def _caught_up(number: int) -> bool:
 def _rank(
     requests: list[RecommendationRequest], k: int, trending: list[tuple[str, float]]
 ) -> list[list[dict[str, Any]]]:
-    """Runs in the ranking thread: reads only what the loop replaces whole, never iterates it."""
+    """Runs in the ranking thread (or on the loop, for a few users): reads only what the loop
+    replaces whole, never iterates it."""
     index = replica.index
 
     def similar(vectors: NDArray[np.float32], depth: int) -> list[tuple[Sequence[str], NDArray[np.floating]]]:
@@ -765,7 +770,10 @@ async def _answer(
     ]
     depth = k + min(max(widths), 10)
     trending = replica.trending(TRENDING_DEPTH)
-    ranked = await asyncio.get_running_loop().run_in_executor(_ranking_executor, _rank, requests, depth, trending)
+    if len(requests) < RANK_IN_THREAD_FROM:
+        ranked = _rank(requests, depth, trending)
+    else:
+        ranked = await asyncio.get_running_loop().run_in_executor(_ranking_executor, _rank, requests, depth, trending)
 
     model = f"{replica.model_version}|items:{replica.size}"
     latest: dict[bytes, tuple[Any, bytes]] = {}
