@@ -28,9 +28,9 @@ from mode import Service
 from mode.services import WaitArgT, WaitResults
 from mode.utils.objects import cached_property  # noqa: F401  (re-exported for agents)
 
-from stream import heap
+from stream import heap, partitions
 from stream.metrics import Metrics
-from stream.partitions import send_in_batches
+from stream.partitions import send_in_batches, send_to_partitions
 from stream.settings import Settings
 from stream.topics import ensure_topics
 
@@ -39,8 +39,9 @@ __all__ = [
     "app",
     "committed_offset",
     "metrics",
-    "publish",
     "publish_many",
+    "publish_to_partitions",
+    "send_now",
     "recovery_completed",
     "settings",
 ]
@@ -361,31 +362,39 @@ def topic(name: str, **options: object) -> faust.TopicT:
     )
 
 
-async def publish(topic: faust.TopicT, key: bytes, value: bytes, partition: int | None = None) -> asyncio.Future:
-    """Hand one record of a hot path to the producer; return its delivery future.
+async def publish_to_partitions(
+    topic: faust.TopicT, by_partition: Mapping[int, Iterable[tuple[bytes, bytes]]]
+) -> list[asyncio.Future]:
+    """Hand keyed records of a hot path to the producer, in the partitions given, one record
+    batch per partition (``stream.partitions.send_to_partitions``); return the delivery futures.
 
     ``Topic.send`` wraps every record in a ``FutureMessage``, calls the sensors and chains a
     callback, which costs about as much as building an answer; faust-streaming's
     ``Topic.send`` hands the record to this same producer in the end (also under
     exactly-once), so delivery and ordering are the same.
     """
-    sent = await app.producer.send(
-        topic.get_topic_name(), key, value, partition=partition, timestamp=None, headers=None
-    )
-    return cast(asyncio.Future, sent)  # faust types it as Awaitable; aiokafka returns its future
+    producer = app.producer._ensure_producer()  # type: ignore[attr-defined]  # the aiokafka producer (faust's driver)
+    return [future for _, _, future in await send_to_partitions(producer, topic.get_topic_name(), by_partition)]
 
 
 async def publish_many(topic: faust.TopicT, records: Iterable[tuple[bytes, bytes]]) -> list[asyncio.Future]:
-    """Hand many keyed records of a hot path to the producer, one record batch per partition
-    (``stream.partitions.send_in_batches``); return the delivery futures.
+    """Hand many keyed records of a hot path to the producer, one record batch per partition,
+    each record where the default partitioner puts it (``stream.partitions.send_in_batches``);
+    return the delivery futures.
 
-    ``publish`` costs one metadata check, one partitioner call, one accumulator entry and one
-    future per record; here those are paid once per partition (answers and association records:
-    +5 % events/s in paired pipeline runs, docs/benchmarks/pipeline.md). Same producer as
-    ``publish``; faust's wrapper has no batch API.
+    ``producer.send`` costs one metadata check, one partitioner call, one accumulator entry and
+    one future per record; here those are paid once per partition (answers and association
+    records: +5 % events/s in paired pipeline runs, docs/benchmarks/pipeline.md). Same producer
+    as ``publish_to_partitions``; faust's wrapper has no batch API.
     """
     producer = app.producer._ensure_producer()  # type: ignore[attr-defined]  # the aiokafka producer (faust's driver)
     return await send_in_batches(producer, topic.get_topic_name(), records)
+
+
+def send_now() -> None:
+    """What was published so far leaves with the producer's next request, without waiting
+    for its linger (``stream.partitions.send_now``)."""
+    partitions.send_now(app.producer._ensure_producer())  # type: ignore[attr-defined]  # as publish_many
 
 
 def recovery_completed() -> bool:

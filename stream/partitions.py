@@ -12,7 +12,8 @@ sets it explicitly around the writes that belong to one source partition.
 ``send_in_batches`` hands many keyed records to an aiokafka producer as one record batch per
 partition, placed where the default partitioner would place each record;
 ``send_to_partitions`` does the same for records whose partitions are given (a table's
-changelog records go to their source partition, ``stream.tables.TableWrites``).
+changelog records go to their source partition, ``stream.tables.TableWrites``). ``send_now``
+lets what was handed over leave without waiting for the producer's linger.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = [
     "partition_for",
     "partition_state_key",
     "send_in_batches",
+    "send_now",
     "send_to_partitions",
 ]
 
@@ -69,6 +71,24 @@ async def send_in_batches(
             rows = by_partition[partition] = []
         rows.append((key, value))
     return [future for _, _, future in await send_to_partitions(producer, topic, by_partition)]
+
+
+def send_now(producer: AIOKafkaProducer) -> None:
+    """Let every record handed to ``producer`` so far leave with its sender's next request.
+
+    The producer holds a record batch back until it is full or ``linger_ms`` has passed, to
+    gather records still to come. A worker that has handed over all it has (a batch's answers
+    and state writes, then its item pairs) and will wait for their delivery gains nothing by
+    that wait: it closes the open batches, so nothing joins them, and wakes the sender, as
+    aiokafka's ``flush_for_commit`` does before a transaction commits. Records handed over
+    later start new batches and linger as usual.
+    """
+    accumulator = producer._message_accumulator
+    for batches in accumulator._batches.values():
+        for batch in batches:
+            batch._builder.close()
+    if not accumulator._waiter_future.done():
+        accumulator._waiter_future.set_result(None)
 
 
 async def send_to_partitions(

@@ -57,10 +57,11 @@ from stream.app import (
     events_topic,
     item_pairs_topic,
     metrics,
-    publish,
     publish_many,
+    publish_to_partitions,
     recommendations_topic,
     recovery_completed,
+    send_now,
     settings,
 )
 from stream.batches import take_batches
@@ -99,6 +100,8 @@ SESSIONS = SessionConfig(
 )
 KIND_OF_TOPIC = {settings.topic(name): kind for name, kind in EVENT_TOPICS.items()}
 _ranking_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xsell-ranking")
+# A batch of this many events or more means a backlog: more follow at once (``Work.send_now``).
+BACKLOG_BATCH = max(1, settings.batch_size // 4)
 # Fewer users than this are ranked on the event loop: the thread lets the loop send and fetch
 # while a large batch is ranked, but for a few users its GIL hand-offs cost more than it
 # overlaps (at 1,000 events/s, ~20 users: 12 instead of 19-30 ms a batch, docs/DECISIONS.md).
@@ -267,6 +270,7 @@ class Work:
     senders: dict[int, dict[str, None]] = field(default_factory=lambda: defaultdict(dict))
     writes: TableWrites = field(default_factory=TableWrites)
     recommendations: dict[bytes, tuple[Any, bytes]] = field(default_factory=dict)  # user → (source, latest answer)
+    backlog: bool = False  # a large batch: more records follow at once, so the producer's batches may linger
 
     def absorb_all(self, results: Sequence[tuple[bytes, UserState, IngestResult, int]]) -> None:
         """Apply each user's ingest or flush result (user key, state, result, partition) to
@@ -304,14 +308,28 @@ class Work:
             self.pairs[_destination(update[0])].append(update)
 
     async def send_pairs(self) -> None:
-        futures = []
-        for destination, updates in self.pairs.items():
-            value = orjson.dumps({"updates": updates})
-            futures.append(
-                await publish(item_pairs_topic, f"pairs:{destination}".encode(), value, partition=destination)
-            )
-            metrics.pairs_sent.inc(len(updates))
+        by_partition = {
+            destination: [(f"pairs:{destination}".encode(), orjson.dumps({"updates": updates}))]
+            for destination, updates in self.pairs.items()
+        }
+        futures = await publish_to_partitions(item_pairs_topic, by_partition)
+        self.send_now()
+        metrics.pairs_sent.inc(sum(len(updates) for updates in self.pairs.values()))
         await asyncio.gather(*futures)
+
+    def send_now(self) -> None:
+        """Let what this work handed to the producer leave at once, unless under backlog.
+
+        The producer holds a record batch back for ``linger_ms`` (5 ms) to gather records still
+        to come. Under backlog they come (the next batch follows at once) and requests stay
+        few; below it nothing more is coming, and a batch would wait out the linger twice
+        before the next could write (its states' durability, then its pairs): at 1,000
+        events/s, p50 −10 % and p99 −15–25 % with split roles. Sending at once after every
+        batch also under backlog measured 6 % fewer events/s at saturation (alternated runs,
+        within their spread), so it stays off there (docs/benchmarks/pipeline.md).
+        """
+        if not self.backlog:
+            send_now()
 
     async def write_states(self) -> None:
         """The latest answers; then the registry, the users and the partition records (see the
@@ -331,6 +349,7 @@ class Work:
             key = partition_state_key("partition", number, settings.partitions)
             writes.set(user_state_table, key, _partitions[number].to_bytes(), _anchor(number))
         await writes.send()
+        self.send_now()
 
     async def write_then_send(self, answers: Sequence[asyncio.Future] = ()) -> None:
         """Write the states now; wait until Kafka has them and send their pairs in the background.
@@ -518,7 +537,7 @@ async def process_batch(batch: Sequence[Any]) -> None:
         await _resend_outboxes()
         if not by_user:
             return
-        await _process_users(by_user, consumed)
+        await _process_users(by_user, consumed, backlog=len(batch) >= BACKLOG_BATCH)
     finally:
         for (kind, outcome), count in consumed.items():
             metrics.events_consumed.labels(kind=kind, outcome=outcome).inc(count)
@@ -581,9 +600,11 @@ async def _validate_all(
             partition_state.max_ts = valid.ts
 
 
-async def _process_users(by_user: dict[bytes, list[Answer]], consumed: Counter[tuple[str, str]]) -> None:
+async def _process_users(
+    by_user: dict[bytes, list[Answer]], consumed: Counter[tuple[str, str]], *, backlog: bool
+) -> None:
     profile_config = _profile_config()
-    work = Work()
+    work = Work(backlog=backlog)
     answered: list[Answer] = []
     results = []
     for user_key, answers in by_user.items():

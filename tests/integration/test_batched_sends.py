@@ -5,6 +5,7 @@ also when a partition's records fill several batches."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict
 
 import orjson
@@ -12,7 +13,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from stream.partitions import send_in_batches, send_to_partitions
+from stream.partitions import send_in_batches, send_now, send_to_partitions
 
 pytestmark = pytest.mark.integration
 
@@ -119,3 +120,31 @@ def test_records_go_to_the_given_partitions_and_batches_say_where_they_end(boots
         assert spans[0][0] == 0 and spans[-1][1] == 399
         assert all(end + 1 == start for (_, end), (start, _) in zip(spans, spans[1:], strict=False))
         assert all(offsets[partition, end]["seq"] == end for _, end in spans)  # the batch's last record
+
+
+LINGER_FOREVER_MS = 3_600_000  # an hour: a record that lingered would fail the test by its timeout
+
+
+async def _run_send_now(bootstrap: str, topic: str) -> tuple[int, list]:
+    await _create(bootstrap, topic)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=LINGER_FOREVER_MS, acks="all")
+    await producer.start()
+    try:
+        records = [(f"user-{seq % KEYS}".encode(), orjson.dumps({"seq": seq})) for seq in range(100)]
+        futures = await send_in_batches(producer, topic, records[:60])
+        futures += [await producer.send(topic, key=key, value=value) for key, value in records[60:]]
+        send_now(producer)
+        await asyncio.wait_for(asyncio.gather(*futures), 30)
+    finally:
+        # A stop flushes: records still lingering would hold it for the hour.
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(producer.stop(), 10)
+    return len(futures), await _read(bootstrap, topic, 100)
+
+
+def test_send_now_lets_handed_over_records_leave_without_the_linger(bootstrap: str, topic_name: str) -> None:
+    """Batches and single sends alike leave once ``send_now`` is called, not after ``linger_ms``."""
+    futures, received = asyncio.run(_run_send_now(bootstrap, topic_name))
+
+    assert futures == PARTITIONS + 40
+    assert sorted(record["seq"] for _, _, record in received) == list(range(100))
