@@ -6,8 +6,9 @@ partition that owns an item, so one message per destination partition can carry 
 batch's pair increments for the items that partition owns.
 
 Faust writes a table's changelog to the partition of the *current event*, a context
-variable that ``take_events`` batches do not set in the agent's own task. ``acting_for``
-sets it explicitly around the writes that belong to one source partition.
+variable that batches (``take_events``, ``stream.batches.take_batches``) do not set in the
+agent's own task. ``acting_for`` sets it explicitly around the writes that belong to one
+source partition.
 
 ``send_in_batches`` hands many keyed records to an aiokafka producer as one record batch per
 partition, placed where the default partitioner would place each record;

@@ -100,7 +100,8 @@ SESSIONS = SessionConfig(
 )
 KIND_OF_TOPIC = {settings.topic(name): kind for name, kind in EVENT_TOPICS.items()}
 _ranking_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xsell-ranking")
-# A batch of this many events or more means a backlog: more follow at once (``Work.send_now``).
+# A batch of this many events or more means a backlog: more follow at once, so the next batch
+# waits to fill (``take_batches``) and the producer's batches may linger (``Work.send_now``).
 BACKLOG_BATCH = max(1, settings.batch_size // 4)
 # Fewer users than this are ranked on the event loop: the thread lets the loop send and fetch
 # while a large batch is ranked, but for a few users its GIL hand-offs cost more than it
@@ -891,7 +892,7 @@ async def interactions(stream: Any) -> None:
 
 
 async def _take_batches(stream: Any) -> None:
-    async for batch in take_batches(stream, settings.batch_size, settings.batch_within_s):
+    async for batch in take_batches(stream, settings.batch_size, settings.batch_within_s, fill_from=BACKLOG_BATCH):
         started = time.perf_counter()
         metrics.batch_size.labels(agent="interactions").observe(len(batch))
         async with _state_lock:

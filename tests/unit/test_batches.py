@@ -148,3 +148,29 @@ def test_events_are_acked_after_their_batch_as_faust_take_events_acks_them() -> 
     assert batches == [[0, 1, 2, 3], [4, 5, 6]]
     assert acked_while_processed == [[False] * 4, [False] * 3]
     assert acked_at_end == [True] * 4 + [False] * 3
+
+
+def test_after_a_backlog_batch_the_next_one_waits_to_fill() -> None:
+    """``fill_from``: after a batch that large the next waits to fill (here: the window is an
+    hour, so only a full batch can come); after a smaller one a batch goes at once again."""
+
+    async def scenario(feed: Feed) -> list[list[int]]:
+        record: list[Any] = []
+        batches = take_batches(feed.stream, 5, WINDOW_S, fill_from=3)
+        taking = asyncio.ensure_future(collect(batches, 3, record, asyncio.Event()))
+
+        async def after(count: int) -> None:
+            while len(record) < count:
+                await asyncio.sleep(0.01)
+
+        await feed.put(0, 1)
+        await after(1)  # [0, 1]: two events, below fill_from, so the next goes at once
+        await feed.put(2, 3, 4)
+        await after(2)  # [2, 3, 4]: three, so the next waits to fill
+        await feed.put(5)
+        await asyncio.sleep(0.2)  # were it not filling, [5] would go now
+        await feed.put(6, 7, 8, 9)
+        await taking
+        return [values for values, _, _ in record]
+
+    assert run(scenario) == [[0, 1], [2, 3, 4], [5, 6, 7, 8, 9]]
