@@ -41,8 +41,8 @@ __all__ = [
     "metrics",
     "publish_many",
     "publish_to_partitions",
-    "send_now",
     "recovery_completed",
+    "send_now",
     "settings",
 ]
 

@@ -63,7 +63,8 @@ SETTINGS_DOC: dict[str, str] = {
     "batch_size": "Most events an agent takes in one batch.",
     "batch_within_s": (
         "Longest wait for a batch, in seconds. The interactions agent takes its batch as soon as no more "
-        "events are waiting (or batch_size are in); the other agents wait this long after each batch."
+        "events are waiting (or batch_size are in), and waits this long to fill one only after a batch of "
+        "batch_size/4 or more; the other agents wait this long after each batch."
     ),
     "commit_interval_s": (
         "How often processed input offsets are committed, in seconds (after a crash, events since are answered again)."
