@@ -81,12 +81,13 @@ from stream.engine import (
     recommend_many,
     validate_event,
 )
-from stream.engine.retrieval import ASSOCIATION_DEPTH, TRENDING_DEPTH, blend_query_vector
+from stream.engine.profiles import encode_profiles, query_vectors
+from stream.engine.retrieval import ASSOCIATION_DEPTH, TRENDING_DEPTH, blend_query_vectors
 from stream.partitions import cached_partition_for, partition_state_key
 from stream.tables import TableWrites, user_recommendations_table, user_state_table
 from stream.topics import EVENT_TOPICS
 
-__all__ = ["PartitionState", "UserCache", "UserState"]
+__all__ = ["PartitionState", "UserCache", "UserState", "encode_states"]
 
 log = logging.getLogger(__name__)
 
@@ -128,11 +129,7 @@ class UserState:
     def to_bytes(self, *, stored: bool = False) -> bytes:
         """The table's value; ``stored``: this state is kept in memory after it is written, so
         its profile becomes what the table holds (``UserProfile.stored_bytes``)."""
-        activity = self.activity.to_bytes()
-        profile = self.profile.stored_bytes() if stored else self.profile.to_bytes()
-        header = struct.pack("<II", len(activity), len(profile))
-        tail = orjson.dumps({"ad_caps": self.ad_caps, "outbox": self.outbox, "seq": self.outbox_seq})
-        return b"".join((STATE_MAGIC, header, activity, profile, tail))
+        return encode_states([self], stored=stored)[0]
 
     @classmethod
     def from_bytes(cls, data: bytes | None, profile_config: ProfileConfig) -> UserState:
@@ -150,6 +147,18 @@ class UserState:
         if magic == OLD_STATE_MAGIC:
             return cls(activity, profile, tail)
         return cls(activity, profile, tail["ad_caps"], tail["outbox"], int(tail["seq"]))
+
+
+def encode_states(states: Sequence[UserState], *, stored: bool = False) -> list[bytes]:
+    """Each state's ``to_bytes``, the profiles' vectors rounded together (``encode_profiles``)."""
+    profiles = encode_profiles([state.profile for state in states], stored=stored)
+    encoded = []
+    for state, profile in zip(states, profiles, strict=True):
+        activity = state.activity.to_bytes()
+        header = struct.pack("<II", len(activity), len(profile))
+        tail = orjson.dumps({"ad_caps": state.ad_caps, "outbox": state.outbox, "seq": state.outbox_seq})
+        encoded.append(b"".join((STATE_MAGIC, header, activity, profile, tail)))
+    return encoded
 
 
 @dataclass
@@ -344,8 +353,9 @@ class Work:
             partition_state.senders = list(self.senders.get(number, ()))
             key = partition_state_key("outbox", number, settings.partitions)
             writes.set(user_state_table, key, partition_state.registry_bytes(), _anchor(number))
-        for user_key, (state, source) in self.states.items():
-            writes.set(user_state_table, user_key, state.to_bytes(stored=True), source)
+        values = encode_states([state for state, _ in self.states.values()], stored=True)
+        for (user_key, (_, source)), value in zip(self.states.items(), values, strict=True):
+            writes.set(user_state_table, user_key, value, source)
         for number in self.touched:
             key = partition_state_key("partition", number, settings.partitions)
             writes.set(user_state_table, key, _partitions[number].to_bytes(), _anchor(number))
@@ -747,18 +757,14 @@ def _source_of(reason: str) -> str:
     return "similar" if "similar" in reason else "trending"
 
 
-def _query_vectors(states: Sequence[UserState], fresh: Sequence[list[str]], times: Sequence[int]) -> list[np.ndarray]:
+def _query_vectors(states: Sequence[UserState], fresh: Sequence[list[str]], times: Sequence[int]) -> np.ndarray:
     """Each profile's vector at its time, blended with its items not yet in it (buffered ones,
-    the triggers); the items' vectors come from one index lookup."""
+    the triggers), one row per state: one index lookup for the items, one numpy pass."""
     if not states:
-        return []
+        return np.zeros((0, _profile_config().dimension), dtype=np.float32)
     vectors, _ = _item_vectors([item for items in fresh for item in items], states[0].profile.config.dimension)
-    blended, start = [], 0
-    for state, items, ts in zip(states, fresh, times, strict=True):
-        end = start + len(items)
-        blended.append(blend_query_vector(state.profile.query_vector(ts), vectors[start:end]))
-        start = end
-    return blended
+    profiles = query_vectors([state.profile for state in states], times)
+    return blend_query_vectors(profiles, vectors, [len(items) for items in fresh])
 
 
 async def _answer(

@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 from stream.engine.errors import EngineConfigError, StateFormatError
 from stream.engine.events import CART, CLICK, PURCHASE, Event
 
-__all__ = ["ProfileConfig", "UserProfile"]
+__all__ = ["ProfileConfig", "UserProfile", "encode_profiles", "query_vectors", "unit_rows"]
 
 DEFAULT_DIMENSION = 384
 DEFAULT_SHORT_HALF_LIFE_MS = 30 * 60 * 1000
@@ -44,7 +44,7 @@ PROFILE_VERSION = 1
 _HEADER = struct.Struct("<4sBBHqdd")  # magic, version, dtype code, d, T, |short|, |long|
 _DTYPES: dict[int, np.dtype[Any]] = {1: np.dtype("<f2"), 2: np.dtype("<f4")}
 _DTYPE_CODES = {np.dtype("<f2"): 1, np.dtype("<f4"): 2}
-_WIRE_DTYPES = {"float16": np.dtype("<f2"), "float32": np.dtype("<f4")}
+_WIRE_DTYPES: dict[str, np.dtype[Any]] = {"float16": np.dtype("<f2"), "float32": np.dtype("<f4")}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -177,15 +177,9 @@ class UserProfile:
         )
 
     def query_vector(self, ts: int | None = None, short_share: float = 0.5) -> NDArray[np.float32]:
-        """A unit vector blending the normalised short and long vectors (zero when empty)."""
-        short, long = self.vectors_at(ts)
-        blend = np.zeros_like(short)
-        for part, share in ((short, short_share), (long, 1.0 - short_share)):
-            norm = float(np.linalg.norm(part))
-            if norm > 0:
-                blend += share * part / norm
-        norm = float(np.linalg.norm(blend))
-        return (blend / norm if norm > 0 else blend).astype(np.float32)
+        """A unit vector blending the normalised short and long vectors decayed to ``ts`` (zero
+        when empty); the one-profile form of ``query_vectors``."""
+        return query_vectors([self], [ts], short_share)[0]
 
     def category_affinity(self) -> dict[str, float]:
         """Categories with their share of the decayed weight (sums to 1 when not empty)."""
@@ -196,7 +190,7 @@ class UserProfile:
 
     def to_bytes(self, dtype: str = "float16") -> bytes:
         """Header + two unit vectors in ``dtype`` (float16 or float32) + JSON tail."""
-        return self._encode(dtype)[0]
+        return encode_profiles([self], dtype)[0]
 
     def stored_bytes(self, dtype: str = "float16") -> bytes:
         """``to_bytes``, and the vectors become what reading those bytes back gives.
@@ -206,29 +200,7 @@ class UserProfile:
         would change after a restart. (``from_bytes`` multiplies the same stored units by the
         same norms.)
         """
-        data, units, (short_norm, long_norm) = self._encode(dtype)
-        self.short = units[0].astype(np.float64) * short_norm
-        self.long = units[1].astype(np.float64) * long_norm
-        return data
-
-    def _encode(self, dtype: str) -> tuple[bytes, NDArray[Any], tuple[float, float]]:
-        """The bytes, the two stored unit vectors (in the wire dtype) and their norms."""
-        wire = _WIRE_DTYPES.get(dtype)
-        if wire is None:
-            raise EngineConfigError(f"profile dtype must be float16 or float32, got {dtype}")
-        norms = (math.sqrt(self.short.dot(self.short)), math.sqrt(self.long.dot(self.long)))
-        divisors = np.array([[norm if norm > 0 else 1.0] for norm in norms])
-        units = (np.stack((self.short, self.long)) / divisors).astype(wire)
-        header = _HEADER.pack(
-            PROFILE_MAGIC,
-            PROFILE_VERSION,
-            _DTYPE_CODES[wire],
-            self.config.dimension,
-            -1 if self.reference_ts is None else self.reference_ts,
-            *norms,
-        )
-        tail = orjson.dumps({"r": self.recent, "p": list(self.purchased.items()), "c": self.categories})
-        return header + units.tobytes() + tail, units, norms
+        return encode_profiles([self], dtype, stored=True)[0]
 
     @classmethod
     def from_bytes(cls, data: bytes, config: ProfileConfig = DEFAULT_PROFILE_CONFIG) -> UserProfile:
@@ -245,6 +217,79 @@ class UserProfile:
         reference = _HEADER.unpack_from(data)[4]
         profile.reference_ts = None if reference == -1 else reference
         return profile
+
+
+def query_vectors(
+    profiles: Sequence[UserProfile], times: Sequence[int | None], short_share: float = 0.5
+) -> NDArray[np.float32]:
+    """Each profile's query vector at its time, as the rows of one array: the short and long
+    sums decayed to ``ts`` (``vectors_at``), each normalised, blended by ``short_share`` and
+    normalised (zero when empty). Decay scales a sum by one factor, which normalising takes
+    out, until it underflows to zero (the short sum after ~1,075 half-lives): then the other
+    sum alone is left.
+
+    One numpy pass for a batch's users (a call per profile was a quarter of the time
+    answering them took); every row is computed alone, so a profile's vector does not depend
+    on the others in its batch. The profiles share one dimension.
+    """
+    if not profiles:
+        return np.zeros((0, DEFAULT_DIMENSION), dtype=np.float32)
+    if len({profile.short.shape for profile in profiles} | {profile.long.shape for profile in profiles}) > 1:
+        raise EngineConfigError("profiles of one query_vectors call must share their dimension")
+    short = np.stack([profile.short for profile in profiles])
+    long = np.stack([profile.long for profile in profiles])
+    gaps = [
+        0 if profile.reference_ts is None or ts is None or ts <= profile.reference_ts else ts - profile.reference_ts
+        for profile, ts in zip(profiles, times, strict=True)
+    ]
+    if any(gaps):
+        configs = [(gap, profile.config) for gap, profile in zip(gaps, profiles, strict=True)]
+        short *= np.exp2([-gap / config.short_half_life_ms for gap, config in configs])[:, None]
+        long *= np.exp2([-gap / config.long_half_life_ms for gap, config in configs])[:, None]
+    return unit_rows(short_share * unit_rows(short) + (1.0 - short_share) * unit_rows(long)).astype(np.float32)
+
+
+def encode_profiles(profiles: Sequence[UserProfile], dtype: str = "float16", *, stored: bool = False) -> list[bytes]:
+    """Each profile's ``to_bytes``, their vectors rounded in one numpy pass (a batch writes
+    hundreds of profiles); ``stored``: as ``stored_bytes``, each profile's vectors become
+    what reading its bytes back gives."""
+    wire = _WIRE_DTYPES.get(dtype)
+    if wire is None:
+        raise EngineConfigError(f"profile dtype must be float16 or float32, got {dtype}")
+    if not profiles:
+        return []
+    pairs = np.stack([vector for profile in profiles for vector in (profile.short, profile.long)])
+    pairs = pairs.reshape(len(profiles), 2, -1)  # (n, 2, d): each profile's short and long
+    norms = np.sqrt(np.square(pairs).sum(axis=2))  # (n, 2)
+    units = (pairs / np.where(norms > 0, norms, 1.0)[:, :, None]).astype(wire)
+    if stored:
+        restored = units.astype(np.float64) * norms[:, :, None]
+    code = _DTYPE_CODES[wire]
+    encoded = []
+    for row, (profile, (short_norm, long_norm)) in enumerate(zip(profiles, norms.tolist(), strict=True)):
+        header = _HEADER.pack(
+            PROFILE_MAGIC,
+            PROFILE_VERSION,
+            code,
+            profile.config.dimension,
+            -1 if profile.reference_ts is None else profile.reference_ts,
+            short_norm,
+            long_norm,
+        )
+        tail = orjson.dumps({"r": profile.recent, "p": list(profile.purchased.items()), "c": profile.categories})
+        encoded.append(header + units[row].tobytes() + tail)
+        if stored:
+            # A copy per profile: a view would keep the whole batch's array alive while any
+            # of its profiles stays cached.
+            profile.short, profile.long = restored[row].copy()
+    return encoded
+
+
+def unit_rows(rows: NDArray[np.floating]) -> NDArray[np.floating]:
+    """Each row divided by its Euclidean norm (a zero row stays zero). Each row is reduced
+    alone: its result does not depend on the rows stacked with it."""
+    norms = np.sqrt(np.square(rows).sum(axis=1, keepdims=True))
+    return rows / np.where(norms > 0, norms, 1.0)
 
 
 def _read_vectors(data: bytes, dimension: int) -> tuple[NDArray[np.float64], NDArray[np.float64], int]:

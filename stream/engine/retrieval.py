@@ -11,7 +11,7 @@ runs" is the same code in both places:
 * ``trending_items``: the items in the most transactions, over all kinds; ``TrendingItems``
   the same list kept current as item counts change, without ranking every item each time;
 * ``blend_query_vector``: a user's query vector, the profile's vector blended with the
-  items not yet folded into it.
+  items not yet folded into it; ``blend_query_vectors`` the same for a batch's users.
 
 The depths the stream uses live here as named constants.
 """
@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from stream.engine.profiles import unit_rows
 from stream.engine.rules import AssociationRule, association_llr, association_metrics, association_ratios
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "best_lift_rules",
     "best_lift_rules_many",
     "blend_query_vector",
+    "blend_query_vectors",
     "published_channel_rules",
     "trending_items",
 ]
@@ -298,12 +300,35 @@ def blend_query_vector(
     """The profile's unit vector blended with the mean of fresh item vectors (NaN rows skipped).
 
     Fresh items are those the profile has not absorbed yet (buffered events, the triggers).
-    Without any known fresh vector the profile's vector is returned unchanged.
+    Without any known fresh vector the profile's vector is returned unchanged. The one-user
+    form of ``blend_query_vectors``.
     """
-    fresh_rows = np.asarray(fresh_vectors)
-    known = fresh_rows[~np.isnan(fresh_rows).any(axis=1)] if fresh_rows.size else fresh_rows
-    if len(known) == 0:
-        return np.asarray(profile_vector)  # type: ignore[return-value]
-    fresh = known.mean(axis=0)
-    blend = fresh / (np.linalg.norm(fresh) or 1.0) + profile_vector
-    return (blend / (np.linalg.norm(blend) or 1.0)).astype(np.float32)
+    profile = np.asarray(profile_vector)
+    fresh = np.asarray(fresh_vectors).reshape(-1, profile.shape[0])
+    return blend_query_vectors(profile[None, :], fresh, [len(fresh)])[0]
+
+
+def blend_query_vectors(
+    profile_vectors: NDArray[np.floating], fresh_vectors: NDArray[np.floating], counts: Sequence[int]
+) -> NDArray[np.float32]:
+    """``blend_query_vector`` of many users at once: row i of ``profile_vectors`` blended with
+    its ``counts[i]`` rows of ``fresh_vectors`` (the users' rows one after another).
+
+    Each user's rows are summed alone, in their order (``np.add.reduceat``), so a user's
+    vector does not depend on who else is in the batch.
+    """
+    profiles = np.asarray(profile_vectors, dtype=np.float32)
+    fresh = np.asarray(fresh_vectors, dtype=np.float64)
+    owners = np.repeat(np.arange(len(profiles)), np.asarray(counts, dtype=np.int64))
+    if len(owners) != len(fresh):
+        raise ValueError(f"counts add up to {len(owners)} fresh rows, {len(fresh)} were given")
+    known = ~np.isnan(fresh).any(axis=1)
+    per_user = np.bincount(owners[known], minlength=len(profiles))
+    blended = profiles.copy()
+    users = np.flatnonzero(per_user)
+    if users.size == 0:
+        return blended
+    starts = (np.cumsum(per_user) - per_user)[users]
+    means = np.add.reduceat(fresh[known], starts, axis=0) / per_user[users, None]
+    blended[users] = unit_rows(unit_rows(means) + profiles[users])
+    return blended

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import orjson
 import pytest
@@ -11,6 +13,7 @@ from stream.engine import (
     AdTargeter,
     AssociationRule,
     DictCatalog,
+    EngineConfigError,
     Event,
     ExactSimilarity,
     InvalidEvent,
@@ -24,6 +27,7 @@ from stream.engine import (
     recommend,
     validate_event,
 )
+from stream.engine.profiles import encode_profiles, query_vectors
 
 NOW = 1_700_000_000_000
 GOOD = {"event_id": "e1", "user_id": "u1", "item_id": "i1", "ts": NOW - 1000}
@@ -55,9 +59,7 @@ def test_rejection_reasons(raw, kind, reason):
 
 
 def test_accepts_bytes_iso_time_and_integer_ids():
-    raw = orjson.dumps(
-        {"event_id": 7, "user_id": 9, "item_id": "a", "ts": "2023-11-14T22:13:20Z", "order_id": "o"}
-    )
+    raw = orjson.dumps({"event_id": 7, "user_id": 9, "item_id": "a", "ts": "2023-11-14T22:13:20Z", "order_id": "o"})
     event = validate_event(raw, kind="purchase", now_ms=NOW)
     assert (event.event_id, event.user_id, event.ts, event.order_id) == ("7", "9", 1_700_000_000_000, "o")
 
@@ -166,3 +168,64 @@ def test_ad_frequency_cap_by_event_time():
     user = np.array([[1.0, 0.1]])
     sent = [targeter.target_many(["u"], user, [{"sport": 1.0}], [ts]) for ts in (0, 10, 20, 1500)]
     assert [[t.campaign_id for t in batch] for batch in sent] == [["shoes"], ["shoes"], [], ["shoes"]]
+
+
+def _profiles_of_a_batch(config: ProfileConfig) -> list[UserProfile]:
+    """Profiles as a batch holds them: different times, one empty, one with only a long past."""
+    rng = np.random.default_rng(7)
+    profiles = []
+    for user, stamps in enumerate(([1000, 5000], [200_000], [], [3_000, 4_000, 10_000_000])):
+        profile = UserProfile(config)
+        events = [Event(f"e{user}-{ts}", f"u{user}", f"i{ts}", "cart", ts) for ts in stamps]
+        profile.update_many(events, rng.normal(size=(len(events), config.dimension)), [None] * len(events))
+        profiles.append(profile)
+    return profiles
+
+
+def test_query_vectors_of_a_batch_are_each_profiles_decayed_blend():
+    """Against the formula worked out here: both sums decayed from the profile's time to ``ts``
+    (not when ``ts`` is earlier or None), each normalised, blended by ``short_share``,
+    normalised. A row does not depend on its batch."""
+    config = ProfileConfig(dimension=8, short_half_life_ms=60_000, long_half_life_ms=600_000)
+    profiles = _profiles_of_a_batch(config)
+    # A minute later, none, an empty profile, and a day later (the short sum underflows to 0).
+    times = [65_000, None, 1_000, 10_000_000 + 86_400_000]
+
+    def expected(profile: UserProfile, ts: int | None, short_share: float) -> np.ndarray:
+        gap = 0 if profile.reference_ts is None or ts is None else max(0, ts - profile.reference_ts)
+        parts = (
+            (profile.short * 2.0 ** (-gap / 60_000), short_share),
+            (profile.long * 2.0 ** (-gap / 600_000), 1 - short_share),
+        )
+        blend = sum(share * part / np.linalg.norm(part) for part, share in parts if np.linalg.norm(part) > 0)
+        return blend / np.linalg.norm(blend) if np.linalg.norm(blend) > 0 else np.zeros(8)
+
+    for short_share in (0.5, 0.8):
+        rows = query_vectors(profiles, times, short_share)
+        assert rows.shape == (4, 8) and rows.dtype == np.float32
+        for row, profile, ts in zip(rows, profiles, times, strict=True):
+            assert row == pytest.approx(expected(profile, ts, short_share), abs=1e-6)
+            assert np.array_equal(row, profile.query_vector(ts, short_share))
+        assert not rows[2].any()  # the empty profile
+        assert rows[3] == pytest.approx(profiles[3].long / np.linalg.norm(profiles[3].long), abs=1e-6)
+    with pytest.raises(EngineConfigError):
+        query_vectors([UserProfile(config), UserProfile(ProfileConfig(dimension=4))], [None, None])
+
+
+def test_encoding_a_batch_of_profiles_writes_each_as_alone_and_keeps_what_is_read_back():
+    config = ProfileConfig(dimension=8)
+    profiles = _profiles_of_a_batch(config)
+    alone = [encode_profiles([profile], stored=True)[0] for profile in copy.deepcopy(profiles)]
+    originals = [(profile.short.copy(), profile.long.copy()) for profile in profiles]
+    encoded = encode_profiles(profiles, stored=True)
+    assert encoded == alone  # a profile's bytes do not depend on its batch
+    for data, profile, (short, long) in zip(encoded, profiles, originals, strict=True):
+        read = UserProfile.from_bytes(data, config)
+        assert np.array_equal(profile.short, read.short) and np.array_equal(profile.long, read.long)
+        assert profile.short == pytest.approx(short, rel=2e-3, abs=1e-12)  # float16: 11 bits
+        assert profile.long == pytest.approx(long, rel=2e-3, abs=1e-12)
+        assert read.recent == profile.recent and read.reference_ts == profile.reference_ts
+        assert profile.short.base is None or profile.short.base.shape == (2, 8)  # not a view of the batch
+    assert encode_profiles([]) == []
+    with pytest.raises(EngineConfigError):
+        encode_profiles(profiles, "float64")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stream.engine.retrieval import best_lift_rules, blend_query_vector, trending_items
+from stream.engine.retrieval import best_lift_rules, blend_query_vector, blend_query_vectors, trending_items
 
 
 def test_best_lift_rules_keeps_the_best_channel_per_consequent() -> None:
@@ -42,6 +42,37 @@ def test_trending_and_query_vector() -> None:
     assert np.array_equal(blend_query_vector(profile, np.full((1, 2), np.nan)), profile)
     blended = blend_query_vector(profile, np.array([[0.0, 2.0], [np.nan, np.nan]]))
     assert blended == pytest.approx(np.array([1.0, 1.0]) / np.sqrt(2.0))
+
+
+def test_blending_a_batch_gives_each_user_its_own_blend() -> None:
+    """Each user's rows alone, against the blend worked out here: the mean of its known fresh
+    vectors, normalised, plus its profile vector, normalised; no known row: the profile as is."""
+    rng = np.random.default_rng(3)
+    profiles = rng.normal(size=(4, 6)).astype(np.float32)
+    profiles /= np.linalg.norm(profiles, axis=1, keepdims=True)
+    counts = [2, 0, 1, 3]  # the second user has no fresh item, the third only an unknown one
+    fresh = rng.normal(size=(6, 6)).astype(np.float32)
+    fresh[2] = np.nan
+    fresh[4] = np.nan
+    blended = blend_query_vectors(profiles, fresh, counts)
+    assert blended.dtype == np.float32
+
+    def expected(profile: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        known = [row for row in rows if not np.isnan(row).any()]
+        if not known:
+            return profile
+        mean = np.mean(known, axis=0, dtype=np.float64)
+        blend = mean / np.linalg.norm(mean) + profile
+        return blend / np.linalg.norm(blend)
+
+    starts = np.cumsum([0, *counts])
+    for user in range(4):
+        rows = fresh[starts[user] : starts[user + 1]]
+        assert blended[user] == pytest.approx(expected(profiles[user], rows), abs=1e-6)
+        assert np.array_equal(blended[user], blend_query_vector(profiles[user], rows))  # alone: the same
+    assert np.array_equal(blended[1], profiles[1]) and np.array_equal(blended[2], profiles[2])
+    with pytest.raises(ValueError, match="counts add up to 5"):
+        blend_query_vectors(profiles, fresh, [2, 0, 1, 2])
 
 
 def test_published_rules_of_many_items_match_a_per_rule_recount() -> None:
