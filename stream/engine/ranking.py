@@ -126,9 +126,7 @@ def recommend_many(
 ) -> list[list[dict[str, Any]]]:
     """Ranked ``{"item_id", "score", "reasons"}`` lists, one per request (one batched ANN call)."""
     config = config or RankingConfig()
-    with_vectors = [
-        i for i, r in enumerate(requests) if r.query_vector is not None and np.any(r.query_vector)
-    ]
+    with_vectors = [i for i, r in enumerate(requests) if r.query_vector is not None and np.any(r.query_vector)]
     neighbours: dict[int, tuple[Sequence[str], NDArray[np.floating]]] = {}
     if similar is not None and with_vectors:
         stacked = np.stack([np.asarray(requests[i].query_vector, dtype=np.float32) for i in with_vectors])
@@ -140,21 +138,20 @@ def recommend_many(
     if associations is not None:
         sources = list(dict.fromkeys(source for recent in recents for source in recent))
         rules_of = dict(zip(sources, associations(sources), strict=True))
-    # (item, score, reason) proposals; a reason is its text, or the rule it will be worded
-    # from if the item makes the list (most proposals do not).
-    trend_proposals: list[tuple[str, float, str | AssociationRule]] = (
-        [
-            (item, config.trending_weight * trend / top_trend, TRENDING_REASON)
-            for item, trend in trending[: config.candidates_per_source]
-        ]
+    # Each source proposes an item at most once (one best rule per consequent, distinct
+    # neighbours, distinct trending items): scores add up per item, and the reasons are worded
+    # only for the items that make the list (most proposals do not).
+    trend_scores: dict[str, float] = (
+        {item: config.trending_weight * trend / top_trend for item, trend in trending[: config.candidates_per_source]}
         if top_trend > 0
-        else []
+        else {}
     )
+    trend_positive = [(item, score) for item, score in trend_scores.items() if score > 0]
     results = []
     for index, request in enumerate(requests):
-        proposals: list[tuple[str, float, str | AssociationRule]] = []
+        scores: dict[str, float] = {}
+        best: dict[str, tuple[float, AssociationRule]] = {}
         if associations is not None:
-            best: dict[str, tuple[float, AssociationRule]] = {}
             for position, source in enumerate(recents[index]):
                 recency = 1.0 / (1 + position)
                 for rule in list(rules_of[source])[: config.candidates_per_source]:
@@ -165,21 +162,20 @@ def recommend_many(
                     if strength > (0.0 if current is None else current[0]):
                         best[rule.consequent] = (strength, rule)
             weight = config.association_weight
-            proposals.extend((item, weight * strength, best_rule) for item, (strength, best_rule) in best.items())
+            for item, (strength, _) in best.items():
+                if weight * strength > 0:
+                    scores[item] = weight * strength
+        similar_scores: dict[str, float] = {}
         if index in neighbours:
             item_ids, similarities = neighbours[index]
             weight = config.similarity_weight
-            proposals.extend(
-                (item, weight * similarity, SIMILAR_REASON)
-                for item, similarity in zip(item_ids, np.asarray(similarities).tolist(), strict=True)
-            )
-        proposals.extend(trend_proposals)
-        scores: dict[str, float] = {}
-        reasons: dict[str, list[tuple[float, str | AssociationRule]]] = {}
-        for item, score, reason in proposals:
-            if score > 0:
-                scores[item] = scores.get(item, 0.0) + score
-                reasons.setdefault(item, []).append((score, reason))
+            for item, similarity in zip(item_ids, np.asarray(similarities).tolist(), strict=True):
+                score = weight * similarity
+                if score > 0:
+                    similar_scores[item] = score
+                    scores[item] = scores.get(item, 0.0) + score
+        for item, score in trend_positive:
+            scores[item] = scores.get(item, 0.0) + score
         excluded = set(request.purchased)
         if request.trigger_item is not None:
             excluded.add(request.trigger_item)
@@ -191,15 +187,36 @@ def recommend_many(
                 {
                     "item_id": item,
                     "score": round(scores[item], 6),
-                    "reasons": [
-                        reason if isinstance(reason, str) else _association_reason(reason)
-                        for _, reason in sorted(reasons[item], key=lambda pair: -pair[0])
-                    ],
+                    "reasons": _reasons(item, best, config.association_weight, similar_scores, trend_scores),
                 }
                 for item in ranked
             ]
         )
     return results
+
+
+def _reasons(
+    item: str,
+    best: dict[str, tuple[float, AssociationRule]],
+    association_weight: float,
+    similar_scores: dict[str, float],
+    trend_scores: dict[str, float],
+) -> list[str]:
+    """The reasons of every source that proposed a ranked item, strongest first (ties in the
+    sources' order: associations, similarity, trending)."""
+    reasons: list[tuple[float, str | AssociationRule]] = []
+    if item in best:
+        strength, rule = best[item]
+        if association_weight * strength > 0:
+            reasons.append((association_weight * strength, rule))
+    if item in similar_scores:
+        reasons.append((similar_scores[item], SIMILAR_REASON))
+    if trend_scores.get(item, 0.0) > 0:
+        reasons.append((trend_scores[item], TRENDING_REASON))
+    return [
+        reason if isinstance(reason, str) else _association_reason(reason)
+        for _, reason in sorted(reasons, key=lambda pair: -pair[0])
+    ]
 
 
 def _available(ranked: list[str], catalog: ItemCatalog, k: int) -> list[str]:
