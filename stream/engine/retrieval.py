@@ -314,21 +314,25 @@ def blend_query_vectors(
     """``blend_query_vector`` of many users at once: row i of ``profile_vectors`` blended with
     its ``counts[i]`` rows of ``fresh_vectors`` (the users' rows one after another).
 
-    Each user's rows are summed alone, in their order (``np.add.reduceat``), so a user's
-    vector does not depend on who else is in the batch.
+    Each user's rows are summed alone, in their order, so a user's vector does not depend on
+    who else is in the batch (a slice sum per user: ``np.add.reduceat`` was slower).
     """
     profiles = np.asarray(profile_vectors, dtype=np.float32)
-    fresh = np.asarray(fresh_vectors, dtype=np.float64)
-    owners = np.repeat(np.arange(len(profiles)), np.asarray(counts, dtype=np.int64))
-    if len(owners) != len(fresh):
-        raise ValueError(f"counts add up to {len(owners)} fresh rows, {len(fresh)} were given")
-    known = ~np.isnan(fresh).any(axis=1)
-    per_user = np.bincount(owners[known], minlength=len(profiles))
+    fresh = np.asarray(fresh_vectors)
+    ends = np.cumsum(np.asarray(counts, dtype=np.int64)).tolist()
+    total = ends[-1] if ends else 0
+    if total != len(fresh):
+        raise ValueError(f"counts add up to {total} fresh rows, {len(fresh)} were given")
+    unknown = np.asarray(np.isnan(fresh).any(axis=1))
+    users, means = [], []
+    start = 0
+    for user, end in enumerate(ends):
+        rows = fresh[start:end][~unknown[start:end]] if unknown[start:end].any() else fresh[start:end]
+        start = end
+        if len(rows):
+            users.append(user)
+            means.append(rows.sum(axis=0, dtype=np.float64) / len(rows))
     blended = profiles.copy()
-    users = np.flatnonzero(per_user)
-    if users.size == 0:
-        return blended
-    starts = (np.cumsum(per_user) - per_user)[users]
-    means = np.add.reduceat(fresh[known], starts, axis=0) / per_user[users, None]
-    blended[users] = unit_rows(unit_rows(means) + profiles[users])
+    if users:
+        blended[users] = unit_rows(unit_rows(np.stack(means)) + profiles[users])
     return blended
