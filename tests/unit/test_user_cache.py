@@ -1,10 +1,12 @@
-"""The interactions agent's cache of decoded user states: what it keeps, and when it forgets."""
+"""The interactions agent's cache of decoded user states (what it keeps, and when it forgets),
+and the stock its ranking reads from the index replica."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 
 import stream.app  # noqa: F401  (the app registers the agents; importing an agent first is circular)
@@ -99,3 +101,26 @@ def test_a_revocation_forgets_every_cached_state(table: _CountingTable) -> None:
     assert len(interactions._user_cache) == 0
     interactions._load_state(b"u", CONFIG)
     assert table.reads == 2
+
+
+def test_the_rankings_catalog_reads_stock_from_the_index_replica(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Out of stock (``in_stock`` false) is ruled out; in stock, no stock field or an item the
+    index does not know (None) is kept, as ``recommend_many`` reads an ``ItemInfo``."""
+    from index import ItemIndex
+
+    index = ItemIndex(dim=3)
+    index.upsert(
+        ["in", "out", "silent"],
+        np.eye(3),
+        [{"in_stock": True, "category": "c"}, {"in_stock": False}, {"category": "c"}],
+    )
+    monkeypatch.setattr(interactions.replica, "index", index)
+    infos = interactions._IndexCatalog().lookup(["in", "out", "silent", "unknown"])
+    assert [None if info is None else info.in_stock and not info.deleted for info in infos] == [
+        True,
+        False,
+        True,
+        None,
+    ]
+    monkeypatch.setattr(interactions.replica, "index", None)
+    assert interactions._IndexCatalog().lookup(["in"]) == [None]
