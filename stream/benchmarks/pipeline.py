@@ -9,7 +9,9 @@ guarantee its own topic prefix and app id:
 2. **client ceiling** (once): a plain aiokafka loop consumes those event topics and produces
    one message per event without awaiting each send;
 3. **framework ceiling**: the naive Faust agent (``naive_app``) forwards each event with
-   ``send()``, in its own worker process;
+   ``send()``, in its own worker process; then the same latency phase as xsell's (5.) on the
+   ceilings' event topics, each forwarded event matched by its ``event_id``: the framework's
+   own latency at that rate, the floor under xsell's;
 4. **xsell, saturation**: once an ``xsell worker`` is ready (its replica built), the same
    events are fed to xsell's topics in event-time order, at most ``FEED_LEAD`` ahead of what
    it has answered or dead-lettered, so it always has work waiting but its three topics
@@ -443,10 +445,23 @@ def _framework_ceiling(run: _Run, guarantee: str) -> dict[str, Any]:
             )
         )
         cpu_end = worker.cpu_seconds()
+        outputs = asyncio.run(kafka_io.read_topic(run.bootstrap, sink))
+        # The same latency phase as xsell's, on the ceilings' copy of the event topics.
+        latency = (
+            _latency(
+                run,
+                f"[{guarantee}] framework ceiling: latency at {config.rate:g} events/s",
+                _latency_events(run, run.prefix(guarantee) + "bench-in-"),
+                worker.check_alive,
+                asyncio.run(kafka_io.end_offsets(run.bootstrap, sink)),
+                _event_id_of,
+            )
+            if config.latency_seconds > 0
+            else {}
+        )
     finally:
         worker.stop()
         run.workers.remove(worker)
-    outputs = asyncio.run(kafka_io.read_topic(run.bootstrap, sink))
     measured = rate_from_timestamps(np.array([record.timestamp_ms for record in outputs], dtype=np.int64))
     # Startup's CPU is left out: counted from the first poll that saw output (a poll's worth of
     # records later) or, when that poll saw them all, from the last one that saw none.
@@ -454,7 +469,7 @@ def _framework_ceiling(run: _Run, guarantee: str) -> dict[str, Any]:
     if done_before >= config.events:
         done_before, cpu_before = polls[-2] if len(polls) > 1 else (0, float("nan"))
     cpu = _cpu_use(config.events - done_before, cpu_end - cpu_before)
-    return {"events": config.events, **measured, **cpu}
+    return {"events": config.events, **measured, **cpu, "latency": latency}
 
 
 def _cpu_use(events: int, cpu_seconds: float) -> dict[str, Any]:
@@ -550,7 +565,16 @@ def _guarantee_run(run: _Run, guarantee: str, client: dict[str, Any]) -> dict[st
     }
 
     latency = (
-        _latency(run, guarantee, alive, recommendations, saturation_end) if config.latency_seconds > 0 else {}
+        _latency(
+            run,
+            f"[{guarantee}] xsell: latency at {config.rate:g} events/s",
+            _latency_events(run, prefix),
+            alive,
+            saturation_end,
+            _trigger_of,
+        )
+        if config.latency_seconds > 0
+        else {}
     )
     memory = _memory(run, workers, app_id, prefix, rss_ready)
     for worker in workers:
@@ -610,13 +634,19 @@ def _first_answers(outputs: list[kafka_io.OutputRecord]) -> dict[str, int]:
 
 
 def _latency(
-    run: _Run, guarantee: str, alive: Callable[[], None], topic: str, since: dict[Any, int]
+    run: _Run,
+    description: str,
+    events: list[tuple[str, bytes, bytes, str]],
+    alive: Callable[[], None],
+    since: dict[Any, int],
+    answer_of: Callable[[bytes], str],
 ) -> dict[str, Any]:
+    """Offer ``events`` at the configured rate; the latency of each is from just before its
+    produce to when the output that ``answer_of`` names it in was consumed (from ``since``)."""
     config = run.config
-    total = int(round(config.rate * config.latency_seconds))
-    description = f"[{guarantee}] xsell: latency at {config.rate:g} events/s"
+    total = len(events)
     produced, received, offered_seconds = asyncio.run(
-        _offer_at_rate(run, guarantee, since, total, lambda done: run.step(description, done, total))
+        _offer_at_rate(run, events, since, answer_of, lambda done: run.step(description, done, total))
     )
     alive()
     latencies = np.array(
@@ -642,11 +672,26 @@ def _latency(
     return summary
 
 
+def _trigger_of(value: bytes) -> str:
+    """The event a cross-recommendation answers."""
+    return str(orjson.loads(value)["trigger_event_id"])
+
+
+def _event_id_of(value: bytes) -> str:
+    """The event the naive agent forwarded (its output is the event itself)."""
+    return str(orjson.loads(value)["event_id"])
+
+
 async def _offer_at_rate(
-    run: _Run, guarantee: str, since: dict[Any, int], total: int, on_progress: Callable[[int], None]
+    run: _Run,
+    events: list[tuple[str, bytes, bytes, str]],
+    since: dict[Any, int],
+    answer_of: Callable[[bytes], str],
+    on_progress: Callable[[int], None],
 ) -> tuple[dict[str, float], dict[str, float], float]:
-    """Produce ``total`` events paced at the configured rate while consuming the answers."""
+    """Produce ``events`` paced at the configured rate while consuming the outputs."""
     config = run.config
+    total = len(events)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=run.bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=20
     )
@@ -670,9 +715,9 @@ async def _offer_at_rate(
                 for record in records:
                     if record.value is None:
                         continue
-                    trigger = orjson.loads(record.value)["trigger_event_id"]
-                    if trigger not in received:
-                        received[trigger] = now
+                    answered = answer_of(record.value)
+                    if answered not in received:
+                        received[answered] = now
             if done_producing.is_set():
                 if len(received.keys() & produced.keys()) >= total:
                     return
@@ -681,7 +726,6 @@ async def _offer_at_rate(
                     return
 
     consuming = asyncio.create_task(consume())
-    events = _latency_events(run, guarantee, total)
     started = time.monotonic()
     sent = 0
     try:
@@ -707,11 +751,12 @@ async def _offer_at_rate(
     return produced, received, offered_seconds
 
 
-def _latency_events(run: _Run, guarantee: str, total: int) -> list[tuple[str, bytes, bytes, str]]:
-    """The events after the saturation ones in the endless replay, for this run's topics."""
-    prefix = run.prefix(guarantee)
+def _latency_events(run: _Run, topic_prefix: str) -> list[tuple[str, bytes, bytes, str]]:
+    """The events after the saturation ones in the endless replay, to ``topic_prefix`` + each
+    event's topic name; ``rate · latency_seconds`` of them."""
+    total = int(round(run.config.rate * run.config.latency_seconds))
     return [
-        (prefix + topic, key, value, event_id)
+        (topic_prefix + topic, key, value, event_id)
         for topic, key, value, event_id in run.workload.replay(run.config.events, total)
     ]
 

@@ -174,6 +174,14 @@ def _table(report: dict[str, Any]) -> Table:
                  f"{p99_goal['target']}: {'reached' if p99_goal['reached'] else 'NOT reached'}"),
                 ("latency: answered / offered", f"{latency['answered']} / {latency['events']}", ""),
             ]
+        framework_latency = run["framework_ceiling"].get("latency")
+        if framework_latency:
+            rows.append(
+                (f"framework ceiling latency at {framework_latency['offered_rate']:g}/s: p50 / p99 / max ms",
+                 f"{_number(framework_latency['p50_ms'], 1)} / {_number(framework_latency['p99_ms'], 1)} / "
+                 f"{_number(framework_latency['max_ms'], 1)} ({framework_latency['answered']} / "
+                 f"{framework_latency['events']} forwarded)", "")
+            )
         rows += [
             ("user state, serialised bytes (mean)", _number(memory["user_state_serialised_bytes_mean"]), ""),
             ("item associations, serialised / parsed bytes (mean)",

@@ -88,6 +88,11 @@ def test_smoke_run_reports_every_phase(
     assert latency["events"] == offered
     assert 0 < latency["answered"] <= offered, latency
     assert 0 < latency["p50_ms"] <= latency["p99_ms"] <= latency["max_ms"]
+    # The naive agent's latency phase: every offered event forwarded, none of them counted in
+    # its events/s (its outputs were read before; xsell's topics never see these events).
+    naive = run["framework_ceiling"]["latency"]
+    assert naive["events"] == offered and naive["answered"] == offered, naive
+    assert 0 < naive["p50_ms"] <= naive["p99_ms"] <= naive["max_ms"]
 
     memory = run["memory"]
     taobao = shared_data / "taobao_userbehavior" / "UserBehavior_head84475.csv"
