@@ -447,17 +447,13 @@ def _framework_ceiling(run: _Run, guarantee: str) -> dict[str, Any]:
         cpu_end = worker.cpu_seconds()
         outputs = asyncio.run(kafka_io.read_topic(run.bootstrap, sink))
         # The same latency phase as xsell's, on the ceilings' copy of the event topics.
-        latency = (
-            _latency(
-                run,
-                f"[{guarantee}] framework ceiling: latency at {config.rate:g} events/s",
-                _latency_events(run, run.prefix(guarantee) + "bench-in-"),
-                worker.check_alive,
-                asyncio.run(kafka_io.end_offsets(run.bootstrap, sink)),
-                _event_id_of,
-            )
-            if config.latency_seconds > 0
-            else {}
+        latency = _latency(
+            run,
+            f"[{guarantee}] framework ceiling",
+            run.prefix(guarantee) + "bench-in-",
+            worker.check_alive,
+            sink,
+            _event_id_of,
         )
     finally:
         worker.stop()
@@ -538,7 +534,6 @@ def _guarantee_run(run: _Run, guarantee: str, client: dict[str, Any]) -> dict[st
             stall_s=STALL_S,
         )
     )
-    saturation_end = asyncio.run(kafka_io.end_offsets(run.bootstrap, recommendations))
     counted_after_s = asyncio.run(
         kafka_io.wait_for_group(
             run.bootstrap, app_id, prefix + "item-pairs", timeout_s=_saturation_timeout(config.events), alive=alive
@@ -564,18 +559,7 @@ def _guarantee_run(run: _Run, guarantee: str, client: dict[str, Any]) -> dict[st
         **cpu,
     }
 
-    latency = (
-        _latency(
-            run,
-            f"[{guarantee}] xsell: latency at {config.rate:g} events/s",
-            _latency_events(run, prefix),
-            alive,
-            saturation_end,
-            _trigger_of,
-        )
-        if config.latency_seconds > 0
-        else {}
-    )
+    latency = _latency(run, f"[{guarantee}] xsell", prefix, alive, recommendations, _trigger_of)
     memory = _memory(run, workers, app_id, prefix, rss_ready)
     for worker in workers:
         worker.stop()
@@ -635,16 +619,23 @@ def _first_answers(outputs: list[kafka_io.OutputRecord]) -> dict[str, int]:
 
 def _latency(
     run: _Run,
-    description: str,
-    events: list[tuple[str, bytes, bytes, str]],
+    who: str,
+    topic_prefix: str,
     alive: Callable[[], None],
-    since: dict[Any, int],
+    outputs: str,
     answer_of: Callable[[bytes], str],
 ) -> dict[str, Any]:
-    """Offer ``events`` at the configured rate; the latency of each is from just before its
-    produce to when the output that ``answer_of`` names it in was consumed (from ``since``)."""
+    """The latency phase (none when ``latency_seconds`` is 0): the events after the saturation
+    ones, to ``topic_prefix`` + their topic, offered at the configured rate; each one's
+    latency is from just before its produce to when the record of ``outputs`` (from its end
+    offsets now) that ``answer_of`` names it in was consumed."""
     config = run.config
+    if config.latency_seconds <= 0:
+        return {}
+    since = asyncio.run(kafka_io.end_offsets(run.bootstrap, outputs))
+    events = _latency_events(run, topic_prefix)
     total = len(events)
+    description = f"{who}: latency at {config.rate:g} events/s"
     produced, received, offered_seconds = asyncio.run(
         _offer_at_rate(run, events, since, answer_of, lambda done: run.step(description, done, total))
     )
