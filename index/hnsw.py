@@ -177,18 +177,19 @@ class ItemIndex:
     def lookup(self, item_ids: Sequence[str]) -> tuple[np.ndarray, list[Mapping[str, Any] | None]]:
         """Vectors and metadata of many ids under one lock: a ``(len(ids), dim)`` float32 array
         with NaN rows for ids not in the index, and their metadata (None when not in it)."""
-        vectors = np.full((len(item_ids), self.dim), np.nan, dtype=np.float32)
-        metadata: list[Mapping[str, Any] | None] = [None] * len(item_ids)
+        row_of, stored = self._row_of, self._metadata
         with self._lock:
-            found, rows = [], []
-            for position, item_id in enumerate(item_ids):
-                row = self._row_of.get(item_id)
-                if row is not None:
-                    found.append(position)
-                    rows.append(row)
-                    metadata[position] = self._metadata.get(item_id, EMPTY_METADATA)
-            if rows:
-                vectors[found] = self._vectors[rows]
+            rows = np.fromiter((row_of.get(item_id, -1) for item_id in item_ids), dtype=np.int64, count=len(item_ids))
+            found = rows >= 0
+            if found.all():  # the usual case: one copy, no NaN fill
+                vectors = self._vectors[rows]
+            else:
+                vectors = np.full((len(item_ids), self.dim), np.nan, dtype=np.float32)
+                vectors[found] = self._vectors[rows[found]]
+            metadata: list[Mapping[str, Any] | None] = [
+                stored.get(item_id, EMPTY_METADATA) if known else None
+                for item_id, known in zip(item_ids, found.tolist(), strict=True)
+            ]
         return vectors, metadata
 
     def metadata_many(self, item_ids: Sequence[str]) -> list[Mapping[str, Any] | None]:

@@ -192,5 +192,9 @@ def test_lookup_of_many_ids_matches_the_single_id_accessors(filled) -> None:
     assert metadata[0] == {"category": "moved"} and np.allclose(found[0], unit(np.ones(DIM)), atol=1e-6)
     assert np.allclose(found[3], unit(vectors[3]), atol=1e-6)
     assert index.metadata_many(wanted) == metadata  # the same, without the vectors
+    known, known_metadata = index.lookup(["i3", "i1"])  # all present: no NaN row, still a copy
+    assert np.array_equal(known, found[[3, 0]]) and known_metadata == [metadata[3], metadata[0]]
+    known[:] = 0.0
+    assert np.allclose(index.vector("i3"), unit(vectors[3]), atol=1e-6)
     empty, none = index.lookup([])
     assert empty.shape == (0, DIM) and none == [] and index.metadata_many([]) == []
