@@ -48,7 +48,7 @@ import tempfile
 import time
 import tracemalloc
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -451,7 +451,7 @@ def _framework_ceiling(run: _Run, guarantee: str) -> dict[str, Any]:
             run,
             f"[{guarantee}] framework ceiling",
             run.prefix(guarantee) + "bench-in-",
-            worker.check_alive,
+            [worker],
             sink,
             _event_id_of,
         )
@@ -559,7 +559,7 @@ def _guarantee_run(run: _Run, guarantee: str, client: dict[str, Any]) -> dict[st
         **cpu,
     }
 
-    latency = _latency(run, f"[{guarantee}] xsell", prefix, alive, recommendations, _trigger_of)
+    latency = _latency(run, f"[{guarantee}] xsell", prefix, workers, recommendations, _trigger_of)
     memory = _memory(run, workers, app_id, prefix, rss_ready)
     for worker in workers:
         worker.stop()
@@ -621,14 +621,15 @@ def _latency(
     run: _Run,
     who: str,
     topic_prefix: str,
-    alive: Callable[[], None],
+    workers: Sequence[WorkerProcess],
     outputs: str,
     answer_of: Callable[[bytes], str],
 ) -> dict[str, Any]:
     """The latency phase (none when ``latency_seconds`` is 0): the events after the saturation
     ones, to ``topic_prefix`` + their topic, offered at the configured rate; each one's
     latency is from just before its produce to when the record of ``outputs`` (from its end
-    offsets now) that ``answer_of`` names it in was consumed."""
+    offsets now) that ``answer_of`` names it in was consumed. Also the CPU the ``workers``
+    used meanwhile: how busy each was, and CPU milliseconds per event offered."""
     config = run.config
     if config.latency_seconds <= 0:
         return {}
@@ -636,10 +637,15 @@ def _latency(
     events = _latency_events(run, topic_prefix)
     total = len(events)
     description = f"{who}: latency at {config.rate:g} events/s"
+    cpu_before = [worker.cpu_seconds() for worker in workers]
+    started = time.monotonic()
     produced, received, offered_seconds = asyncio.run(
         _offer_at_rate(run, events, since, answer_of, lambda done: run.step(description, done, total))
     )
-    alive()
+    seconds = time.monotonic() - started
+    for worker in workers:
+        worker.check_alive()
+    cpu = {worker.name: worker.cpu_seconds() - before for worker, before in zip(workers, cpu_before, strict=True)}
     latencies = np.array(
         [received[event_id] - produced[event_id] for event_id in produced if event_id in received]
     ) * 1000.0
@@ -649,6 +655,10 @@ def _latency(
         "events": total,
         "answered": int(latencies.size),
         "unanswered": total - int(latencies.size),
+        # Until the last answer came (or the grace ran out): a worker busy near 1.0 queues the events.
+        "seconds": seconds,
+        "busy": {name: used / seconds for name, used in cpu.items()},
+        "cpu_ms_per_event": 1000.0 * sum(cpu.values()) / total,
     }
     if latencies.size:
         summary.update(

@@ -173,6 +173,7 @@ def _table(report: dict[str, Any]) -> Table:
                  f"{_number(latency['p50_ms'], 1)} / {_number(latency['p99_ms'], 1)} / {_number(latency['max_ms'], 1)}",
                  f"{p99_goal['target']}: {'reached' if p99_goal['reached'] else 'NOT reached'}"),
                 ("latency: answered / offered", f"{latency['answered']} / {latency['events']}", ""),
+                ("latency phase: CPU ms per event; busy", _cpu_of(latency), ""),
             ]
         framework_latency = run["framework_ceiling"].get("latency")
         if framework_latency:
@@ -182,6 +183,7 @@ def _table(report: dict[str, Any]) -> Table:
                  f"{_number(framework_latency['max_ms'], 1)} ({framework_latency['answered']} / "
                  f"{framework_latency['events']} forwarded)", "")
             )
+            rows.append(("framework ceiling latency phase: CPU ms per event; busy", _cpu_of(framework_latency), ""))
         rows += [
             ("user state, serialised bytes (mean)", _number(memory["user_state_serialised_bytes_mean"]), ""),
             ("item associations, serialised / parsed bytes (mean)",
@@ -192,3 +194,9 @@ def _table(report: dict[str, Any]) -> Table:
         for measure, value, goal in rows:
             table.add_row(guarantee, measure, value, goal)
     return table
+
+
+def _cpu_of(latency: dict[str, Any]) -> str:
+    """CPU milliseconds per offered event, and each worker's busy fraction, of a latency phase."""
+    busy = ", ".join(f"{name} {fraction:.0%}" for name, fraction in latency["busy"].items())
+    return f"{_number(latency['cpu_ms_per_event'], 2)}; {busy}"

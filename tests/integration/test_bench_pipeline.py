@@ -93,6 +93,16 @@ def test_smoke_run_reports_every_phase(
     naive = run["framework_ceiling"]["latency"]
     assert naive["events"] == offered and naive["answered"] == offered, naive
     assert 0 < naive["p50_ms"] <= naive["p99_ms"] <= naive["max_ms"]
+    # Each phase's CPU: every worker of the run named (xsell's roles, the naive agent), busy for
+    # part of a phase that lasted at least the offered seconds.
+    assert set(latency["busy"]) == {Path(log).stem for log in run["worker_logs"]}, latency
+    assert len(naive["busy"]) == 1, naive
+    for phase in (latency, naive):
+        assert phase["seconds"] >= LATENCY_SECONDS * 0.9, phase
+        assert all(0 <= busy for busy in phase["busy"].values()) and sum(phase["busy"].values()) > 0, phase
+        assert phase["cpu_ms_per_event"] == pytest.approx(
+            1000 * phase["seconds"] * sum(phase["busy"].values()) / offered
+        )
 
     memory = run["memory"]
     taobao = shared_data / "taobao_userbehavior" / "UserBehavior_head84475.csv"
