@@ -108,6 +108,7 @@ BACKLOG_BATCH = max(1, settings.batch_size // 4)
 # while a large batch is ranked, but for a few users its GIL hand-offs cost more than it
 # overlaps (at 1,000 events/s, ~20 users: 12 instead of 19-30 ms a batch, docs/DECISIONS.md).
 RANK_IN_THREAD_FROM = 64
+SENDER_TURNS = 3  # event loop turns for the producer's sender to put a batch's answers on the wire
 # The batch loop and the idle flusher both read-modify-write user state.
 _state_lock = asyncio.Lock()
 
@@ -340,6 +341,20 @@ class Work:
         """
         if not self.backlog:
             send_now()
+
+    async def answers_leave(self) -> None:
+        """Below backlog, let the answers just published leave before the rest of the batch.
+
+        The producer's sender runs on this event loop, so the answers waited in its
+        accumulator until the batch's next await: after the flush of other users and the
+        state encoding, a third of a batch at 1,000 events/s. A few turns of the loop: the
+        sender wakes, drains the record batches and writes the request to the connection.
+        """
+        if self.backlog:
+            return
+        self.send_now()
+        for _ in range(SENDER_TURNS):
+            await asyncio.sleep(0)
 
     async def write_states(self) -> None:
         """The latest answers; then the registry, the users and the partition records (see the
@@ -643,12 +658,14 @@ async def _process_users(
         work.states[user_key] = (state, source)
     work.absorb_all(results)
 
+    futures, work.recommendations = await _answer(answered, {key: state for key, (state, _) in work.states.items()})
+    await work.answers_leave()
+    # Then the partitions' other users whose buffered events the watermark has passed: their
+    # states are not this batch's answers' (they are left out of work.states until now).
     for number in {answers[0].source.message.partition for answers in by_user.values()}:
         partition_state = _partitions[number]
         if partition_state.max_ts is not None:
             _flush_pending(work, number, partition_state.max_ts - SESSIONS.allowed_lateness_ms, profile_config)
-
-    futures, work.recommendations = await _answer(answered, {key: state for key, (state, _) in work.states.items()})
     await work.write_then_send(futures)
 
 
