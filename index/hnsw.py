@@ -177,8 +177,8 @@ class ItemIndex:
     def lookup(self, item_ids: Sequence[str]) -> tuple[np.ndarray, list[Mapping[str, Any] | None]]:
         """Vectors and metadata of many ids under one lock: a ``(len(ids), dim)`` float32 array
         with NaN rows for ids not in the index, and their metadata (None when not in it)."""
-        row_of, stored = self._row_of, self._metadata
         with self._lock:
+            row_of, stored = self._row_of, self._metadata
             rows = np.fromiter((row_of.get(item_id, -1) for item_id in item_ids), dtype=np.int64, count=len(item_ids))
             found = rows >= 0
             if found.all():  # the usual case: one copy, no NaN fill

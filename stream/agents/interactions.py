@@ -660,8 +660,8 @@ async def _process_users(
 
     futures, work.recommendations = await _answer(answered, {key: state for key, (state, _) in work.states.items()})
     await work.answers_leave()
-    # Then the partitions' other users whose buffered events the watermark has passed: their
-    # states are not this batch's answers' (they are left out of work.states until now).
+    # Then the partitions' other users whose buffered events the watermark has passed
+    # (``_flush_pending`` skips the batch's own users, so no answer depends on it).
     for number in {answers[0].source.message.partition for answers in by_user.values()}:
         partition_state = _partitions[number]
         if partition_state.max_ts is not None:
