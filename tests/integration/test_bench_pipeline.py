@@ -66,6 +66,9 @@ def test_smoke_run_reports_every_phase(
 
     assert run["worker_processes"] == (2 if split_roles else 1)
     assert len(run["worker_logs"]) == run["worker_processes"]
+    # The logs stay; the workers' tables and index copies (hundreds of MB a run) do not.
+    assert all(Path(log).is_file() for log in run["worker_logs"]), run["worker_logs"]
+    assert [path.name for path in Path(report["run_dir"]).iterdir() if path.is_dir()] == []
     xsell = run["xsell"]
     # Nothing silently dropped: every event answered or dead-lettered (with a reason).
     assert xsell["answered"] + sum(xsell["dead_letters"].values()) >= EVENTS, xsell
