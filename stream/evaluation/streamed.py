@@ -11,12 +11,14 @@ Three rankers read the state through ``stream.engine.recommend_many`` with
 
 * ``hybrid``: associations of the recent items (``best_lift_rules`` over the published
   top partners of every channel, as ``Replica.rules``), the item index (with a catalog)
-  queried with the user's blended vector, and trending items (``trending_items``);
+  queried with the user's blended vector, and trending items (``TrendingItems``, as ``Replica.trending``);
 * ``cooccurrence``: the associations only;
 * ``embedding``: the vector search only (needs a catalog).
 
-Trending items are recomputed every ``DEFAULT_BATCH_SIZE`` applied events, as the stream
-recomputes them once per batch.
+Trending items follow every applied event through ``TrendingItems``, the structure the
+stream's replica keeps: the replica takes each item's new counts as the co-occurrence agent
+publishes them and ranks once per interactions batch, which at a live shop's rates holds a
+few to a few dozen events.
 """
 
 from __future__ import annotations
@@ -47,17 +49,17 @@ from stream.engine.retrieval import (
     ASSOCIATION_DEPTH,
     PUBLISHED_PARTNERS,
     TRENDING_DEPTH,
+    TrendingItems,
     best_lift_rules_many,
     blend_query_vector,
-    trending_items,
 )
 from stream.engine.rules import AssociationRule
 from stream.evaluation.protocol import LoggedEvent
 from stream.settings import DEFAULT_BATCH_SIZE
 
-__all__ = ["StreamRanker", "StreamState", "TRENDING_REFRESH_EVENTS"]
+__all__ = ["StreamRanker", "StreamState"]
 
-TRENDING_REFRESH_EVENTS = DEFAULT_BATCH_SIZE
+WARM_CHUNK_EVENTS = DEFAULT_BATCH_SIZE
 LOCAL_SOURCE = "local"
 NO_VECTOR_DIMENSION = 1
 
@@ -87,25 +89,20 @@ class StreamState:
             self.similarity = ExactSimilarity(item_ids, self.vectors)
             dimension = self.vectors.shape[1]
         self.profile_config = ProfileConfig(dimension=dimension)
-        self.trending: list[tuple[str, float]] = []
-        self._since_trending = 0
+        self._trending = TrendingItems(TRENDING_DEPTH)
         self._partners: dict[str, dict[str, list[tuple[str, float]]]] = {}
         self._sequence = 0
 
     # -- feeding (Observer) ----------------------------------------------------------------
 
     def warm(self, events: Sequence[LoggedEvent]) -> None:
-        for start in range(0, len(events), TRENDING_REFRESH_EVENTS):
-            chunk = sorted(events[start : start + TRENDING_REFRESH_EVENTS], key=lambda event: event.user)
+        for start in range(0, len(events), WARM_CHUNK_EVENTS):
+            chunk = sorted(events[start : start + WARM_CHUNK_EVENTS], key=lambda event: event.user)
             for user, group in groupby(chunk, key=lambda event: event.user):
                 self._apply_user(user, list(group))
-        self._refresh_trending()
 
     def apply(self, event: LoggedEvent) -> None:
         self._apply_user(event.user, [event])
-        self._since_trending += 1
-        if self._since_trending >= TRENDING_REFRESH_EVENTS:
-            self._refresh_trending()
 
     def _apply_user(self, user: str, events: list[LoggedEvent]) -> None:
         activity = self.users.get(user)
@@ -120,6 +117,9 @@ class StreamState:
         for update in result.updates:
             self._partners.pop(update.item_id, None)
         self.store.apply_updates(result.updates)
+        for update in result.updates:
+            if update.occurrence is not None:
+                self._trending.set_item(update.item_id, self.store.items[update.item_id].occurrences)
         for ts in result.opened:
             self.tally.add(LOCAL_SOURCE, decay_weight(ts, self.store.config))
         if result.applied:
@@ -138,13 +138,12 @@ class StreamState:
                 out[row] = self.vectors[found]
         return out
 
-    def _refresh_trending(self) -> None:
-        self.trending = trending_items(
-            ((item, state.occurrences) for item, state in self.store.items.items()), TRENDING_DEPTH
-        )
-        self._since_trending = 0
-
     # -- reading -----------------------------------------------------------------------------
+
+    @property
+    def trending(self) -> list[tuple[str, float]]:
+        """The ``TRENDING_DEPTH`` items in the most transactions now (``Replica.trending``)."""
+        return self._trending.top(TRENDING_DEPTH)
 
     def rules_many(self, item_ids: Sequence[str]) -> list[list[AssociationRule]]:
         """``Replica.rules_many(item_ids, top_k=ASSOCIATION_DEPTH)`` over this state."""

@@ -130,3 +130,48 @@ def test_peers_learn_from_the_live_history() -> None:
     assert set(bm25.rank("new0-0", 0, 5)) == {"X0", "Y0"}  # X0's only neighbours: itself and Y0
     peers.apply(LoggedEvent("new0-0", "unknown-item", "click", 0))  # first seen after the cut: ignored
     assert "unknown-item" not in peers.item_codes
+
+
+def _trending_recount(events: list[LoggedEvent], depth: int) -> list[tuple[str, float]]:
+    """Transactions per item by hand: a user's session ends after a 30-minute gap; an item
+    counts once per session and kind; the most first, ties by item id."""
+    gap_ms = 30 * MINUTE_MS
+    last_ts: dict[str, int] = {}
+    session: dict[str, int] = {}
+    seen: set[tuple[str, int, str, str]] = set()
+    totals: dict[str, float] = {}
+    for event in events:
+        if event.user not in last_ts or event.ts - last_ts[event.user] > gap_ms:
+            session[event.user] = session.get(event.user, 0) + 1
+        last_ts[event.user] = event.ts
+        key = (event.user, session[event.user], event.item, event.kind)
+        if key not in seen:
+            seen.add(key)
+            totals[event.item] = totals.get(event.item, 0.0) + 1.0
+    return sorted(totals.items(), key=lambda entry: (-entry[1], entry[0]))[:depth]
+
+
+def test_the_hybrids_trending_list_follows_every_applied_event() -> None:
+    """The stream's replica ranks trending items once per (small) batch; the offline state
+    must not lag hundreds of events behind: after each applied event its list is the recount
+    of every event so far, including an item that turns popular inside the test part."""
+    from stream.engine.retrieval import TRENDING_DEPTH
+    from stream.evaluation import StreamState
+
+    rng = np.random.default_rng(11)
+    kinds = np.array(["click", "cart", "purchase"])
+    events: list[LoggedEvent] = []
+    ts = 0
+    for step in range(900):
+        ts += int(rng.integers(1, 20)) * MINUTE_MS // 4  # gaps of 15 s to 5 min; users come back later
+        item = "burst" if step >= 700 and step % 3 == 0 else f"i{int(rng.integers(0, 60))}"
+        events.append(
+            LoggedEvent(f"u{int(rng.integers(0, 40))}", item, str(kinds[rng.choice(3, p=[0.7, 0.2, 0.1])]), ts)
+        )
+    state = StreamState()
+    state.warm(events[:600])
+    assert state.trending == _trending_recount(events[:600], TRENDING_DEPTH)
+    for applied in range(600, len(events)):
+        state.apply(events[applied])
+        assert state.trending == _trending_recount(events[: applied + 1], TRENDING_DEPTH), applied
+    assert state.trending[0][0] == "burst"  # the new leader, 200 events into the test part
