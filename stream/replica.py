@@ -42,6 +42,7 @@ from stream.engine import (
 )
 from stream.engine.retrieval import (
     PUBLISHED_PARTNERS,
+    PrecededBy,
     PublishedRule,
     TrendingItems,
     best_lift_rules_many,
@@ -105,6 +106,8 @@ class Replica:
         self.ads = AdTargeter(AdConfig(threshold=settings.ad_threshold, frequency_cap=settings.ad_frequency_cap))
         self.campaign_vectors: dict[str, tuple[list[float], list[str]]] = {}
         self.associations: dict[str, dict[str, Any]] = {}
+        # partner → the items whose records list it; only a worker that ranks reads it
+        self.preceded_by: PrecededBy | None = PrecededBy() if settings.runs_interactions else None
         self.item_counts = ItemCounts()
         self.tally = TransactionTally()
         self.transactions = 0.0  # tally.total, kept current on the event loop
@@ -273,7 +276,9 @@ class Replica:
                 return  # applied when it was published (``published``), and nothing read since
         item_id = (key or b"").decode("utf-8", "replace")
         if value is None:
-            self.associations.pop(item_id, None)
+            gone = self.associations.pop(item_id, None)
+            if self.preceded_by is not None and gone is not None:
+                self.preceded_by.update(item_id, gone.get("partners"), None)
             return
         try:
             record = parse_association_record(value)
@@ -299,7 +304,10 @@ class Replica:
     def apply_association(self, item_id: str, record: dict[str, Any]) -> None:
         """Take an item's latest associations record (from the topic, or just computed here),
         without its published rules (``channels``): the replica computes rules from the counts."""
+        before = self.associations.get(item_id)
         self.associations[item_id] = record
+        if self.preceded_by is not None:
+            self.preceded_by.update(item_id, before.get("partners") if before else None, record.get("partners"))
         self.item_counts.set_item(item_id, record.get("occurrences") or {})
         # N is the sum of the transactions each item opened (see stream.engine.cooccurrence).
         self.tally.observe(f"item:{item_id}", float(record.get("opened") or 0.0))
@@ -314,16 +322,40 @@ class Replica:
         return self.rules_many([item_id], top_k=top_k, channels=channels)[0]
 
     def rules_many(
-        self, item_ids: Sequence[str], *, top_k: int = 20, channels: tuple[str, ...] | None = None
+        self,
+        item_ids: Sequence[str],
+        *,
+        top_k: int = 20,
+        channels: tuple[str, ...] | None = None,
+        preceding: bool = False,
     ) -> list[list[AssociationRule]]:
-        """``rules`` of each item (none for an item without a record), in one vectorised pass."""
-        records = [(item_id, self.associations.get(item_id) or {}) for item_id in item_ids]
+        """``rules`` of each item (none for an item without a record), in one vectorised pass;
+        with ``preceding`` (a worker that ranks) an item with a short record also gets the
+        rules read backwards (the items seen before it), as the ranking asks for them."""
+        associations = self.associations
+        entries = [
+            (item_id, record.get("occurrences") or {}, record.get("partners") or {})
+            for item_id, record in ((item_id, associations.get(item_id) or {}) for item_id in item_ids)
+        ]
+        preceded_by = self.preceded_by if preceding else None
+
+        def partners_of(item_id: str) -> Any:
+            return (associations.get(item_id) or {}).get("partners")
+
+        def before(item_id: str) -> list[tuple[str, Any, list[tuple[str, float]]]]:
+            assert preceded_by is not None
+            return [
+                (antecedent, (associations.get(antecedent) or {}).get("occurrences") or {}, pairs)
+                for antecedent, pairs in preceded_by.before(item_id, partners_of)
+            ]
+
         return best_lift_rules_many(
-            [(item_id, record.get("occurrences") or {}, record.get("partners") or {}) for item_id, record in records],
+            entries,
             consequent_count=self.item_counts.get,
             transactions=self.transactions,
             top_k=top_k,
             channels=channels,
+            preceding=before if preceded_by is not None else None,
         )
 
     def published_rules(self, item_ids: Sequence[str]) -> list[dict[str, list[PublishedRule]]]:

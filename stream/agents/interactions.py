@@ -763,7 +763,7 @@ def _rank(
     ranked = recommend_many(
         requests,
         similar=similar,
-        associations=lambda items: replica.rules_many(items, top_k=ASSOCIATION_DEPTH),
+        associations=lambda items: replica.rules_many(items, top_k=ASSOCIATION_DEPTH, preceding=True),
         catalog=_IndexCatalog(),
         trending=trending,
         config=RankingConfig(top_k=k),

@@ -5,7 +5,8 @@ offline evaluation (``stream.evaluation``) both call these, so "the hybrid that 
 runs" is the same code in both places:
 
 * ``best_lift_rules``: an item's association rules across every behaviour channel, metrics
-  from the latest counts, one rule per consequent (the one with the best lift);
+  from the latest counts, one rule per consequent (the one with the best lift); for the
+  ranking also read backwards (the items seen before it, found through ``PrecededBy``);
   ``published_channel_rules`` the best rules per channel for many items in one pass (what
   ``item-associations`` records list);
 * ``trending_items``: the items in the most transactions, over all kinds; ``TrendingItems``
@@ -18,6 +19,7 @@ The depths the stream uses live here as named constants.
 
 from __future__ import annotations
 
+import functools
 import heapq
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
@@ -29,7 +31,9 @@ from stream.engine.rules import AssociationRule, association_llr, association_me
 
 __all__ = [
     "ASSOCIATION_DEPTH",
+    "BACKWARD_BELOW",
     "PUBLISHED_PARTNERS",
+    "PrecededBy",
     "TRENDING_DEPTH",
     "TrendingItems",
     "best_lift_rules",
@@ -43,9 +47,13 @@ __all__ = [
 PUBLISHED_PARTNERS = 20  # partners per channel in an item-associations record
 ASSOCIATION_DEPTH = 50  # rules read per recent item when ranking
 TRENDING_DEPTH = 50  # trending items offered to the ranking
+BACKWARD_BELOW = PUBLISHED_PARTNERS  # an item's rules are read backwards too below this many partners
 
 ConsequentCount = Callable[[str, str], float]
 
+
+Preceding = tuple[str, Mapping[str, float], Sequence[tuple[str, float]]]
+"""(antecedent, its occurrences, its (channel, pair count) pairs with the item): a backward row's counts."""
 
 PublishedRule = tuple[str, float, float, float, float, float]
 """(consequent, pair count, support, confidence, lift, llr): one rule of a published record."""
@@ -86,6 +94,13 @@ def _published_order(rule: PublishedRule) -> tuple[float, float, str]:
     return (-rule[4], -rule[3], rule[0])
 
 
+@functools.cache
+def _channel_kinds(channel: str) -> tuple[str, str]:
+    """``"click->cart"`` → ``("click", "cart")``."""
+    antecedent_kind, _, consequent_kind = channel.partition("->")
+    return antecedent_kind, consequent_kind
+
+
 class _RuleRows:
     """Every (item, channel, partner) of some items as flat columns: what the metrics need."""
 
@@ -103,6 +118,7 @@ class _RuleRows:
         self.n_ab: list[float] = []
         self.n_a: list[float] = []
         self.n_b: list[float] = []
+        self.preceded: list[bool] = []
         for owner, (occurrences, partners) in enumerate(items):
             for channel, channel_partners in partners.items():
                 if channels is not None and channel not in channels:
@@ -120,6 +136,43 @@ class _RuleRows:
                     self.n_ab.append(n_ab)
                     self.n_a.append(n_a)
                     self.n_b.append(max(consequent_count(name, consequent_kind), n_ab))
+                    self.preceded.append(False)
+
+    def add_preceding(
+        self,
+        owner: int,
+        item_id: str,
+        antecedents: Iterable[Preceding],
+        consequent_count: ConsequentCount,
+        channels: tuple[str, ...] | None,
+    ) -> None:
+        """Rows read backwards: each antecedent A whose record lists ``item_id`` becomes a
+        candidate for ``item_id``, its pair count the same, the two item counts swapped.
+
+        Support, lift and the llr do not change when A and B swap; the confidence becomes
+        the share of ``item_id``'s transactions in which A came before it.
+        """
+        if self.transactions <= 0:
+            return
+        own_count: dict[str, float] = {}  # item_id's count per kind, looked up once
+        for name, occurrences, pairs in antecedents:
+            for channel, n_ab in pairs:
+                if channels is not None and channel not in channels:
+                    continue
+                antecedent_kind, consequent_kind = _channel_kinds(channel)
+                n_a = occurrences.get(antecedent_kind, 0.0)
+                if n_a <= 0:
+                    continue
+                count = own_count.get(consequent_kind)
+                if count is None:
+                    count = own_count[consequent_kind] = float(consequent_count(item_id, consequent_kind))
+                self.owners.append(owner)
+                self.channels.append(channel)
+                self.names.append(name)
+                self.n_ab.append(n_ab)
+                self.n_a.append(count if count > n_ab else n_ab)
+                self.n_b.append(float(n_a))
+                self.preceded.append(True)
 
     def _counts(
         self, rows: Sequence[int] | None = None
@@ -179,17 +232,32 @@ def best_lift_rules_many(
     transactions: float,
     top_k: int = 20,
     channels: tuple[str, ...] | None = None,
+    preceding: Callable[[str], Iterable[Preceding]] | None = None,
 ) -> list[list[AssociationRule]]:
     """``best_lift_rules`` of many ``(item_id, occurrences, partners)`` at once (no partners: no
     rules, so an unknown item may come with empty mappings): one vectorised
     metrics pass for all their rows (a ranking batch asks for the rules of hundreds of items,
     and numpy's cost per call, not per row, dominated one item's).
 
+    With ``preceding``, an item whose record lists fewer than ``BACKWARD_BELOW`` partners
+    (all channels together) also gets its rules read backwards: an item that others saw
+    *before* it is as much a candidate as one they saw after it, at the same lift
+    (``preceded=True`` on the rule). ``preceding(item_id)`` gives ``(antecedent, its
+    occurrences, its (channel, pair count) pairs with the item)`` for each item whose record
+    lists it (``PrecededBy.before``). An item with a full record already offers the ranking
+    plenty of candidates, and reading every item's antecedents made ranking a user half as
+    expensive again (docs/DECISIONS.md). Pairs stay counted in time order (DESIGN.md); only
+    retrieval reads them both ways.
+
     Rows are ordered and cut on support, confidence and lift alone; the llr and the rule
     objects are made only for the rows kept (the best ``top_k`` distinct consequents).
     """
     entries = [(occurrences, partners) for _, occurrences, partners in items]
     rows = _RuleRows(entries, consequent_count, transactions, channels)
+    if preceding is not None:
+        for owner, (item_id, _, partners) in enumerate(items):
+            if sum(len(channel_partners) for channel_partners in partners.values()) < BACKWARD_BELOW:
+                rows.add_preceding(owner, item_id, preceding(item_id), consequent_count, channels)
     if not rows.names:
         return [[] for _ in items]
     support, confidence, lift = rows.ratios()
@@ -199,7 +267,9 @@ def best_lift_rules_many(
         owned[owner].append(row)
     kept: list[list[int]] = []
     for candidates in owned:
-        best: dict[str, int] = {}  # consequent → its best row (sorted is stable: ties keep row order)
+        # consequent → its best row (sorted is stable: ties keep row order, so a forward rule
+        # wins over the same item read backwards, and channels keep the record's order)
+        best: dict[str, int] = {}
         for row in sorted(candidates, key=lambda row: (-lift[row], -confidence[row], names[row])):
             if len(best) == top_k:
                 break
@@ -221,11 +291,79 @@ def best_lift_rules_many(
                 antecedent_count=rows.n_a[row],
                 consequent_count=rows.n_b[row],
                 transactions=rows.transactions,
+                preceded=rows.preceded[row],
             )
             for row in rows_kept
         ]
         for owner, rows_kept in enumerate(kept)
     ]
+
+
+PartnerLists = Mapping[str, Sequence[Sequence[object]]]
+"""An item's partners as its record lists them: channel → (partner, pair count) pairs."""
+
+
+class PrecededBy:
+    """Which items list an item as a partner: the rules ``best_lift_rules_many`` reads backwards.
+
+    An item's record lists the partners seen *after* it (pairs are directed by event time);
+    this index answers the other question, "which items were seen before this one": for
+    each partner, the items whose records list it. It holds names only (17 bytes a pair on
+    the Taobao log; the counts stay in the records, read again by ``before``), and ``update`` touches
+    it only when a record's partners come or go, not when their counts change. Each entry
+    is a tuple replaced whole, never changed in place, so a reader in another thread (the
+    ranking executor) sees one version or the other.
+    """
+
+    __slots__ = ("_antecedents",)
+
+    def __init__(self) -> None:
+        self._antecedents: dict[str, tuple[str, ...]] = {}
+
+    def update(self, item_id: str, before: PartnerLists | None, after: PartnerLists | None) -> None:
+        """``item_id``'s record listed the partners ``before`` and lists ``after`` now (None: no record)."""
+        old, new = _partner_names(before), _partner_names(after)
+        if old == new:
+            return
+        antecedents = self._antecedents
+        for partner in new - old:
+            antecedents[partner] = (*antecedents.get(partner, ()), item_id)
+        for partner in old - new:
+            remaining = tuple(other for other in antecedents.get(partner, ()) if other != item_id)
+            if remaining:
+                antecedents[partner] = remaining
+            else:
+                antecedents.pop(partner, None)
+
+    def of(self, item_id: str) -> tuple[str, ...]:
+        """The items whose records list ``item_id`` as a partner (in any channel)."""
+        return self._antecedents.get(item_id, ())
+
+    def before(
+        self, item_id: str, partners_of: Callable[[str], PartnerLists | None]
+    ) -> list[tuple[str, list[tuple[str, float]]]]:
+        """``(antecedent, its (channel, pair count) pairs with item_id)`` for each item that
+        lists ``item_id``; ``partners_of(antecedent)`` is the antecedent's record now."""
+        found = []
+        for antecedent in self._antecedents.get(item_id, ()):
+            pairs = []
+            for channel, channel_partners in (partners_of(antecedent) or {}).items():
+                for partner in channel_partners:  # a channel lists a partner once
+                    if partner[0] == item_id:
+                        pairs.append((channel, float(partner[1])))  # type: ignore[arg-type]
+                        break
+            if pairs:  # none if the antecedent's record changed since the index was read
+                found.append((antecedent, pairs))
+        return found
+
+    def __len__(self) -> int:
+        return len(self._antecedents)
+
+
+def _partner_names(partners: PartnerLists | None) -> set[str]:
+    if not partners:
+        return set()
+    return {str(partner[0]) for channel_partners in partners.values() for partner in channel_partners}
 
 
 def _trend_order(pair: tuple[str, float]) -> tuple[float, str]:

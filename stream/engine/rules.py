@@ -16,8 +16,7 @@ and Dunning (1993) the fourth. Everything is vectorised over arrays of rules.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -94,9 +93,13 @@ def association_llr(
     return log_likelihood_ratio(n_ab, n_a - n_ab, n_b - n_ab, transactions - n_a - n_b + n_ab)
 
 
-@dataclass(frozen=True, slots=True)
-class AssociationRule:
-    """One 1-item ⇒ 1-item rule in one channel, with the counts it was computed from."""
+class AssociationRule(NamedTuple):
+    """One 1-item ⇒ 1-item rule in one channel, with the counts it was computed from.
+
+    A named tuple, not a frozen dataclass: the ranking builds tens of rules per recent item
+    of every user it answers, and a frozen dataclass's ``__init__`` (one
+    ``object.__setattr__`` per field) took 4.4 µs a rule against 1.7 µs.
+    """
 
     antecedent: str
     consequent: str
@@ -109,9 +112,12 @@ class AssociationRule:
     antecedent_count: float
     consequent_count: float
     transactions: float
+    # Read backwards: the consequent came *before* the antecedent in the counted transactions
+    # (``channel`` names the counted direction, consequent kind -> antecedent kind).
+    preceded: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self._asdict()
 
 
 def rank_rules(rules: list[AssociationRule]) -> list[AssociationRule]:

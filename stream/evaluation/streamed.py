@@ -9,9 +9,10 @@ the counts are the same, and the protocol asks for "scored, then applied").
 Three rankers read the state through ``stream.engine.recommend_many`` with
 ``RankingConfig`` defaults, exactly as ``stream.agents.interactions._rank`` calls it:
 
-* ``hybrid``: associations of the recent items (``best_lift_rules`` over the published
-  top partners of every channel, as ``Replica.rules``), the item index (with a catalog)
-  queried with the user's blended vector, and trending items (``TrendingItems``, as ``Replica.trending``);
+* ``hybrid``: associations of the recent items (``best_lift_rules_many`` over the published
+  top partners of every channel, read both ways, as ``Replica.rules_many``), the item index
+  (with a catalog) queried with the user's blended vector, and trending items
+  (``TrendingItems``, as ``Replica.trending``);
 * ``cooccurrence``: the associations only;
 * ``embedding``: the vector search only (needs a catalog).
 
@@ -49,6 +50,7 @@ from stream.engine.retrieval import (
     ASSOCIATION_DEPTH,
     PUBLISHED_PARTNERS,
     TRENDING_DEPTH,
+    PrecededBy,
     TrendingItems,
     best_lift_rules_many,
     blend_query_vector,
@@ -90,7 +92,8 @@ class StreamState:
             dimension = self.vectors.shape[1]
         self.profile_config = ProfileConfig(dimension=dimension)
         self._trending = TrendingItems(TRENDING_DEPTH)
-        self._partners: dict[str, dict[str, list[tuple[str, float]]]] = {}
+        self._partners: dict[str, dict[str, list[tuple[str, float]]]] = {}  # as published
+        self._preceded_by = PrecededBy()
         self._sequence = 0
 
     # -- feeding (Observer) ----------------------------------------------------------------
@@ -114,9 +117,12 @@ class StreamState:
             engine_events.append(Event(str(self._sequence), user, event.item, event.kind, event.ts))
         result = activity.ingest(engine_events)
         result.extend(activity.flush())
-        for update in result.updates:
-            self._partners.pop(update.item_id, None)
         self.store.apply_updates(result.updates)
+        for item_id in {update.item_id for update in result.updates if update.partners}:
+            before = self._partners.get(item_id)
+            self._preceded_by.update(
+                item_id, before, self._published_partners(item_id, self.store.items[item_id], fresh=True)
+            )
         for update in result.updates:
             if update.occurrence is not None:
                 self._trending.set_item(update.item_id, self.store.items[update.item_id].occurrences)
@@ -146,7 +152,8 @@ class StreamState:
         return self._trending.top(TRENDING_DEPTH)
 
     def rules_many(self, item_ids: Sequence[str]) -> list[list[AssociationRule]]:
-        """``Replica.rules_many(item_ids, top_k=ASSOCIATION_DEPTH)`` over this state."""
+        """``Replica.rules_many(item_ids, top_k=ASSOCIATION_DEPTH, preceding=True)`` over this
+        state: what the interactions agent ranks with."""
         entries: list[tuple[str, Any, Any]] = []
         for item_id in item_ids:
             state = self.store.items.get(item_id)
@@ -159,11 +166,23 @@ class StreamState:
             consequent_count=self.store.occurrence,
             transactions=self.tally.total,
             top_k=ASSOCIATION_DEPTH,
+            preceding=self._preceding,
         )
 
-    def _published_partners(self, item_id: str, state: Any) -> dict[str, list[tuple[str, float]]]:
-        """What the co-occurrence agent publishes for the item; cached until the item changes."""
-        partners = self._partners.get(item_id)
+    def _preceding(self, item_id: str) -> list[tuple[str, Any, list[tuple[str, float]]]]:
+        """The items whose published partners include ``item_id``, with their pairs with it."""
+        items = self.store.items
+        return [
+            (other, items[other].occurrences, pairs)
+            for other, pairs in self._preceded_by.before(item_id, self._partners.get)
+        ]
+
+    def _published_partners(
+        self, item_id: str, state: Any, *, fresh: bool = False
+    ) -> dict[str, list[tuple[str, float]]]:
+        """What the co-occurrence agent publishes for the item (``fresh``: its partners just
+        changed; otherwise the copy made then)."""
+        partners = None if fresh else self._partners.get(item_id)
         if partners is None:
             partners = self._partners[item_id] = {
                 channel: [(key, count) for key, count, _ in sketch.top(PUBLISHED_PARTNERS)]

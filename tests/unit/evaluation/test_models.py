@@ -62,6 +62,23 @@ def test_item_item_cooccurrence_wins_and_popularity_loses() -> None:
     assert "embedding" not in models  # no catalog, no vector model
 
 
+def test_items_seen_before_are_candidates_too() -> None:
+    """Warm-up shoppers looked at Yg *before* Xg; test users look at Xg, then Yg. The counted
+    pair is Yg → Xg only, so Yg reaches Xg's users through the rules read backwards, and the
+    stream's models find it as the item-item peers (which ignore order) do."""
+    events, split = _cooccurrence_log()
+    warm = sum(1 for event in events if not event.user.startswith("new"))
+    swapped = [
+        event._replace(item=event.item.translate(str.maketrans("XY", "YX"))) if index < warm else event
+        for index, event in enumerate(events)
+    ]
+    rankers, observers = build_models()
+    models = evaluate(swapped, rankers, observers, config=EvaluationConfig(split=split, k=1)).to_dict()["models"]
+    for name in ("bm25", "cosine", "als", "cooccurrence", "hybrid"):
+        assert models[name]["hr@1"] == 1.0, name  # type: ignore[index]
+    assert models["popularity"]["hr@1"] == 0.0  # type: ignore[index]
+
+
 def test_the_embedding_model_follows_the_catalog_vectors() -> None:
     events, split = _cooccurrence_log()
     # Xg's nearest neighbour is Y((g + 1) mod 3): the embedding model must follow the vectors,

@@ -168,3 +168,88 @@ def test_best_lift_rules_of_many_items_match_a_per_rule_recount() -> None:
         assert got == [pytest.approx(metrics, rel=1e-9, abs=1e-9) for _, _, *metrics in expected]
         checked += len(rules)
     assert checked > 100
+
+
+def test_rules_read_backwards_match_a_per_rule_recount() -> None:
+    """The ranking's rules of an item with a short record also offer the items seen *before*
+    it: for each item X that others list as a partner, every (A, channel) with A → X counted
+    becomes a candidate A for X, with X's and A's counts swapped in the textbook formulas
+    (scipy's G-test for the llr). One rule per candidate, forward or backward, whichever has
+    the better lift. An item whose record lists ``BACKWARD_BELOW`` partners or more keeps
+    its forward rules only."""
+    from scipy.stats import chi2_contingency
+
+    from stream.engine.retrieval import BACKWARD_BELOW, best_lift_rules_many
+
+    rng = np.random.default_rng(9)
+    n = 500.0
+    names = [f"p{i}" for i in range(24)]
+    kinds = ("click", "cart")
+    channels = ("click->click", "click->cart", "cart->cart")
+    own = {(name, kind): float(rng.integers(8, 40)) for name in names for kind in kinds}
+    records: dict[str, tuple[dict[str, float], dict[str, list[tuple[str, float]]]]] = {}
+    for number, name in enumerate(names):  # every item lists some of the others as partners seen after it
+        others = [other for other in names if other != name]
+        per_channel = (lambda: 8) if number % 4 == 0 else (lambda: int(rng.integers(0, 6)))  # 24 ≥ 20, or short
+        records[name] = (
+            {kind: own[(name, kind)] for kind in kinds},
+            {
+                channel: [(str(other), float(rng.integers(1, 8))) for other in rng.choice(others, per_channel(), False)]
+                for channel in channels
+            },
+        )
+    items = [(name, *records[name]) for name in names]
+
+    # The brute-force "who lists X": every record scanned, not PrecededBy.
+    def pairs_with(other: str, name: str) -> list[tuple[str, float]]:
+        return [(channel, n_ab) for channel, ps in records[other][1].items() for p, n_ab in ps if p == name]
+
+    def preceding(name: str) -> list[tuple[str, dict[str, float], list[tuple[str, float]]]]:
+        return [(other, records[other][0], pairs_with(other, name)) for other in names if pairs_with(other, name)]
+
+    top_k = 8
+    found = best_lift_rules_many(
+        items, consequent_count=lambda item, kind: own[(item, kind)], transactions=n, top_k=top_k, preceding=preceding
+    )
+    forward_only = best_lift_rules_many(items, consequent_count=lambda item, kind: own[(item, kind)], transactions=n)
+    Row = tuple[str, str, bool, float, float, float, float]  # candidate, channel, backward, lift, conf, support, llr
+
+    def row(candidate: str, channel: str, backward: bool, n_ab: float, n_a: float, n_b: float) -> Row:
+        observed = np.array([[n_ab, n_a - n_ab], [n_b - n_ab, n - n_a - n_b + n_ab]])
+        g = chi2_contingency(observed, correction=False, lambda_="log-likelihood")[0]
+        return (candidate, channel, backward, n_ab * n / (n_a * n_b), n_ab / n_a, n_ab / n, g)
+
+    backward_seen = full_records = 0
+    for name, rules, plain in zip(names, found, forward_only, strict=True):
+        occurrences, partners = records[name]
+        short = sum(len(channel_partners) for channel_partners in partners.values()) < BACKWARD_BELOW
+        full_records += not short
+        candidates: list[Row] = []
+        for channel, channel_partners in partners.items():
+            antecedent, consequent = channel.split("->")
+            for other, n_ab in channel_partners:
+                candidates.append(
+                    row(other, channel, False, n_ab, occurrences[antecedent], max(own[(other, consequent)], n_ab))
+                )
+        for other in names if short else ():
+            for channel, channel_partners in records[other][1].items():
+                antecedent, consequent = channel.split("->")
+                for partner, n_ab in channel_partners:
+                    if partner == name:  # other → name was counted: name's count first, then other's
+                        n_name = max(own[(name, consequent)], n_ab)
+                        candidates.append(row(other, channel, True, n_ab, n_name, records[other][0][antecedent]))
+        best: dict[str, Row] = {}
+        for candidate in candidates:  # forward rows first, so a tie keeps the forward rule
+            current = best.get(candidate[0])
+            if current is None or (-candidate[3], -candidate[4]) < (-current[3], -current[4]):
+                best[candidate[0]] = candidate
+        expected = sorted(best.values(), key=lambda rule: (-rule[3], -rule[4], rule[0]))[:top_k]
+        assert [(rule.antecedent, rule.consequent, rule.channel, rule.preceded) for rule in rules] == [
+            (name, candidate, channel, backward) for candidate, channel, backward, *_ in expected
+        ]
+        got = [(rule.lift, rule.confidence, rule.support, rule.llr) for rule in rules]
+        assert got == [pytest.approx(rule[3:], rel=1e-9, abs=1e-9) for rule in expected]
+        assert all(not rule.preceded for rule in plain)
+        backward_seen += sum(rule.preceded for rule in rules)
+    assert backward_seen > 10  # the backward rows took part, so the comparison means something
+    assert full_records == 6
