@@ -123,7 +123,7 @@ class _RuleRows:
             for channel, channel_partners in partners.items():
                 if channels is not None and channel not in channels:
                     continue
-                antecedent_kind, consequent_kind = channel.split("->")
+                antecedent_kind, consequent_kind = _channel_kinds(channel)
                 n_a = float(occurrences.get(antecedent_kind, 0.0))
                 if not channel_partners or n_a <= 0 or n <= 0:
                     continue
@@ -309,10 +309,10 @@ class PrecededBy:
     An item's record lists the partners seen *after* it (pairs are directed by event time);
     this index answers the other question, "which items were seen before this one": for
     each partner, the items whose records list it. It holds names only (17 bytes a pair on
-    the Taobao log; the counts stay in the records, read again by ``before``), and ``update`` touches
-    it only when a record's partners come or go, not when their counts change. Each entry
-    is a tuple replaced whole, never changed in place, so a reader in another thread (the
-    ranking executor) sees one version or the other.
+    the Taobao log; the counts stay in the records, read again by ``before``), and
+    ``update`` touches it only when a record's partners come or go, not when their counts
+    change. Each entry is a tuple replaced whole, never changed in place, so a reader in
+    another thread (the ranking executor) sees one version or the other.
     """
 
     __slots__ = ("_antecedents",)
