@@ -37,6 +37,13 @@ def evaluate_command(
     k: Annotated[int, typer.Option("--k", help="List length for HR, NDCG and MRR.")] = DEFAULT_K,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write a PNG bar chart here.")] = None,
     threads: Annotated[int, typer.Option("--threads", help="Threads for the implicit models.")] = DEFAULT_THREADS,
+    validation: Annotated[
+        bool,
+        typer.Option(
+            "--validation",
+            help="Evaluate the warm-up part alone (the events before the cut, split again): tune settings here.",
+        ),
+    ] = False,
 ) -> None:
     """Replay a log: every later event is scored, then applied; HR/NDCG/MRR@k per model."""
     from encoders import CatalogError, EncoderError
@@ -46,6 +53,7 @@ def evaluate_command(
         EvaluationConfig,
         EvaluationError,
         catalog_vectors,
+        compare_with_peers,
         load_events,
         plot_result,
         render_rows,
@@ -65,6 +73,9 @@ def evaluate_command(
         config = EvaluationConfig(split=split, k=k)
         logged = load_events(events, format)
         _, warm_count = split_point(logged, split)
+        if validation:
+            logged = logged[:warm_count]
+            _, warm_count = split_point(logged, split)
         item_ids: list[str] = []
         item_vectors = None
         if catalog is not None:
@@ -93,7 +104,11 @@ def evaluate_command(
             )
     except (InputFormatError, EvaluationError, CatalogError, EncoderError) as exc:
         raise UsageError(str(exc)) from exc
+    comparison = compare_with_peers(result)
     summary = result.to_dict()
+    summary["part"] = "validation" if validation else "test"
+    if comparison is not None:
+        summary["comparison"] = comparison.to_dict()
     try:
         json_out.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
         if plot is not None:
@@ -101,9 +116,10 @@ def evaluate_command(
     except OSError as exc:
         raise UsageError(f"cannot write the output: {exc}") from exc
     columns, rows = render_rows(result)
+    part = " (validation: the warm-up part alone)" if validation else ""
     table = Table(
         title=(
-            f"{events.name}: {result.events} events, {result.warm_events} warm-up, "
+            f"{events.name}{part}: {result.events} events, {result.warm_events} warm-up, "
             f"{result.targets} discovery / {result.conversion_targets} conversion targets"
         )
     )
@@ -112,3 +128,5 @@ def evaluate_command(
     for row in rows:
         table.add_row(*row)
     console.print(table)
+    if comparison is not None:
+        console.print(comparison.describe(k))

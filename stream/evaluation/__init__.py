@@ -7,6 +7,7 @@ See ``docs/EVALUATION.md`` for the protocol. Public API::
     run_evaluation(events, *, config, item_ids, item_vectors, threads, on_event) -> EvaluationResult
     evaluate(events, rankers, observers, *, config, on_event) -> EvaluationResult
     EvaluationResult.to_dict()                          the documented JSON
+    compare_with_peers(result) -> Comparison            hybrid / best peer, with a bootstrap interval
     render_table(result) / plot_result(result, path)
 
 Models: ``Popularity``, ``StreamState`` + ``StreamRanker`` (co-occurrence, embedding,
@@ -34,8 +35,10 @@ from stream.evaluation.protocol import (
 from stream.evaluation.report import plot_result, render_rows
 from stream.evaluation.streamed import StreamRanker, StreamState
 from stream.evaluation.suite import FORMATS, build_models, catalog_vectors, load_events, run_evaluation
+from stream.evaluation.uncertainty import Comparison, compare_with_peers
 
 __all__ = [
+    "Comparison",
     "DEFAULT_K",
     "DEFAULT_SPLIT",
     "FORMATS",
@@ -53,6 +56,7 @@ __all__ = [
     "StreamState",
     "build_models",
     "catalog_vectors",
+    "compare_with_peers",
     "evaluate",
     "load_events",
     "logged_events",

@@ -110,6 +110,8 @@ class EvaluationResult:
     conversion_targets: int
     config: EvaluationConfig
     scores: dict[str, ModelScores]
+    # The user of each discovery target, in the order of every model's ``discovery_ranks``.
+    target_users: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         """The documented JSON: events, targets, conversion_targets, k, split, models."""
@@ -182,6 +184,7 @@ def evaluate(
         if event.kind in CONVERTING_KINDS:
             converted.setdefault(event.user, set()).add(event.item)
     scores = {name: ModelScores() for name in rankers}
+    target_users: list[str] = []
     targets = conversion_targets = 0
     k = config.k
     for event in events[warm_count:]:
@@ -192,6 +195,8 @@ def evaluate(
             conversion = event.kind in CONVERTING_KINDS and event.item not in bought
             targets += discovery
             conversion_targets += conversion
+            if discovery:
+                target_users.append(event.user)
             if discovery or conversion:
                 depth = k + len(earlier)  # the discovery exclusions contain the conversion ones
                 for name, ranker in rankers.items():
@@ -221,4 +226,5 @@ def evaluate(
         conversion_targets=conversion_targets,
         config=config,
         scores=scores,
+        target_users=target_users,
     )

@@ -34,7 +34,10 @@ def test_evaluate_writes_json_table_and_plot(
     code, stdout, _ = _run([*args, "--plot", str(plot)], capsys)
     assert code == 0
     summary = json.loads(out.read_text())
-    assert set(summary) == {"events", "targets", "conversion_targets", "k", "split", "models"}
+    assert set(summary) == {"events", "targets", "conversion_targets", "k", "split", "models", "part", "comparison"}
+    assert summary["part"] == "test"
+    assert summary["comparison"]["model"] == "hybrid"
+    assert summary["comparison"]["best_peer"] in {"bm25", "cosine", "als"}
     assert (summary["events"], summary["targets"], summary["conversion_targets"]) == (11, 3, 3)
     assert (summary["k"], summary["split"]) == (3, 0.6)
     assert set(summary["models"]) == {"popularity", "cooccurrence", "hybrid", "bm25", "cosine", "als"}
@@ -43,6 +46,26 @@ def test_evaluate_writes_json_table_and_plot(
     assert summary["models"]["popularity"]["hr@3"] == pytest.approx(2 / 3)  # worked out in test_protocol
     assert "popularity" in stdout and "hybrid" in stdout
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "hybrid / best batch peer" in stdout
+
+
+def test_validation_evaluates_the_warm_up_part_alone(
+    hand_log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out.json"
+    args = ["evaluate", "--events", str(hand_log), "--split", "0.6", "--k", "3", "--json", str(out), "--validation"]
+    code, stdout, _ = _run(args, capsys)
+    assert code == 0
+    summary = json.loads(out.read_text())
+    # the warm-up part is the 6 events before ts 50; split again at index floor(0.6 * 5) = 3 (ts 30):
+    # u2's B at 30 is its only discovery target (u5's D repeats, u3 has no earlier event)
+    assert (summary["part"], summary["events"], summary["targets"], summary["conversion_targets"]) == (
+        "validation",
+        6,
+        1,
+        0,
+    )
+    assert "validation" in stdout
 
 
 @pytest.mark.parametrize(

@@ -69,6 +69,7 @@ def test_popularity_on_the_hand_log_matches_the_worked_answers() -> None:
     assert (result.events, result.warm_events, result.cut_ts) == (11, 6, 50_000)
     assert (result.targets, result.conversion_targets) == (3, 3)
     assert result.scores["popularity"].discovery_ranks == [2, None, 2]
+    assert result.target_users == ["u1", "u3", "u2"]  # one per discovery target, in the same order
     metrics = result.to_dict()["models"]["popularity"]  # type: ignore[index]
     assert metrics["hr@3"] == pytest.approx(2 / 3)
     assert metrics["ndcg@3"] == pytest.approx(2 * (1 / math.log2(3)) / 3)
