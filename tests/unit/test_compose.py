@@ -56,10 +56,29 @@ def test_workers_use_the_internal_listener(compose: dict) -> None:
     kafka = compose["services"]["kafka"]["environment"]
     internal = re.search(r"INTERNAL://([^,]+)", kafka["KAFKA_ADVERTISED_LISTENERS"]).group(1)
     workers = [s for n, s in compose["services"].items() if n.startswith("worker")]
-    assert len(workers) == 2
+    assert len(workers) == 3
     for worker in workers:
         assert worker["environment"]["XSELL_BROKER"] == f"kafka://{internal}"
         assert worker["depends_on"]["kafka"]["condition"] == "service_healthy"
+
+
+def test_the_workers_answer_and_count_between_them(compose: dict) -> None:
+    """A deployment needs both parts (docs/OPERATIONS.md, Roles): some worker answers events
+    and publishes its HTTP port, some worker counts pairs; each worker's environment is one
+    the worker's own settings accept."""
+    from stream.settings import Settings
+
+    settings = {
+        name: Settings.from_env({key: str(value) for key, value in service["environment"].items()})
+        for name, service in compose["services"].items()
+        if name.startswith("worker")
+    }
+    answering = {name for name, setting in settings.items() if setting.runs_interactions}
+    counting = {name for name, setting in settings.items() if setting.runs_cooccurrence}
+    assert answering and counting
+    assert answering == {"worker-1", "worker-2"} and counting == {"worker-cooccurrence"}
+    published = {name for name, service in compose["services"].items() if service.get("ports")}
+    assert answering <= published  # the users' HTTP API is reachable from the host
 
 
 def test_topics_are_created_once_before_the_workers_start(compose: dict) -> None:
