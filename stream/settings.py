@@ -13,13 +13,17 @@ SASL_SSL), ``sasl_mechanism`` (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), ``sasl_user
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import TYPE_CHECKING, Any, get_type_hints
 
 from stream.errors import ConfigError
+
+if TYPE_CHECKING:
+    from stream.engine.ranking import RankingConfig
 
 __all__ = ["ENV_PREFIX", "ROLES", "SETTINGS_DOC", "Settings"]
 
@@ -77,6 +81,13 @@ SETTINGS_DOC: dict[str, str] = {
     "max_future_s": "Events with a timestamp further in the future are rejected.",
     "max_message_bytes": "Input messages larger than this are dead-lettered.",
     "recommendations": "Items per published cross-recommendation.",
+    "rank_recent_items": "The user's most recent items whose association rules propose candidates.",
+    "rank_association_weight": (
+        "Weight of an association candidate's strength, (1 - 1/lift) / (1 + position among the recent items)."
+    ),
+    "rank_similarity_weight": "Weight of an embedding neighbour's cosine similarity to the user's query vector.",
+    "rank_trending_weight": "Weight of a trending item's count, relative to the top trending item's.",
+    "rank_min_lift": "Association rules with a lower lift propose no candidate.",
     "user_cache_size": (
         "Decoded states of this many most recently active users kept in memory between batches "
         "(0: read every state from the table)."
@@ -119,6 +130,12 @@ class Settings:
     max_future_s: float = 24 * 3600.0
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     recommendations: int = DEFAULT_RECOMMENDATIONS
+    # The ranking's weights (stream.engine.RankingConfig); `xsell evaluate` reads the same.
+    rank_recent_items: int = 5
+    rank_association_weight: float = 1.0
+    rank_similarity_weight: float = 0.6
+    rank_trending_weight: float = 0.2
+    rank_min_lift: float = 1.0
     user_cache_size: int = DEFAULT_USER_CACHE_SIZE
     model_dir: str = ""
     encoder_batch_size: int = 64
@@ -146,6 +163,16 @@ class Settings:
             (self.commit_interval_s > 0, f"commit_interval_s must be > 0, got {self.commit_interval_s}"),
             (self.lateness_s >= 0, f"lateness_s must be >= 0, got {self.lateness_s}"),
             (self.recommendations >= 1, f"recommendations must be >= 1, got {self.recommendations}"),
+            (self.rank_recent_items >= 1, f"rank_recent_items must be >= 1, got {self.rank_recent_items}"),
+            *(
+                (math.isfinite(value) and value >= 0, f"{name} must be a finite number >= 0, got {value}")
+                for name, value in (
+                    ("rank_association_weight", self.rank_association_weight),
+                    ("rank_similarity_weight", self.rank_similarity_weight),
+                    ("rank_trending_weight", self.rank_trending_weight),
+                    ("rank_min_lift", self.rank_min_lift),
+                )
+            ),
             (self.user_cache_size >= 0, f"user_cache_size must be >= 0, got {self.user_cache_size}"),
             (
                 self.security_protocol in {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"},
@@ -168,6 +195,19 @@ class Settings:
     def runs_cooccurrence(self) -> bool:
         """This worker counts ``item-pairs`` and publishes ``item-associations``."""
         return self.role != "interactions"
+
+    def ranking_config(self, top_k: int | None = None) -> RankingConfig:
+        """The ranking these settings ask for (``top_k``: list length, ``recommendations`` by default)."""
+        from stream.engine.ranking import RankingConfig
+
+        return RankingConfig(
+            top_k=self.recommendations if top_k is None else top_k,
+            recent_items_used=self.rank_recent_items,
+            association_weight=self.rank_association_weight,
+            similarity_weight=self.rank_similarity_weight,
+            trending_weight=self.rank_trending_weight,
+            min_lift=self.rank_min_lift,
+        )
 
     @property
     def bootstrap_servers(self) -> list[str]:

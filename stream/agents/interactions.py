@@ -39,7 +39,7 @@ import time
 from collections import Counter, OrderedDict, defaultdict, deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -72,7 +72,6 @@ from stream.engine import (
     ItemInfo,
     ItemUpdate,
     ProfileConfig,
-    RankingConfig,
     RecommendationRequest,
     SessionConfig,
     UserActivity,
@@ -100,6 +99,7 @@ SESSIONS = SessionConfig(
     session_gap_ms=int(settings.session_gap_s * 1000), allowed_lateness_ms=int(settings.lateness_s * 1000)
 )
 KIND_OF_TOPIC = {settings.topic(name): kind for name, kind in EVENT_TOPICS.items()}
+RANKING = settings.ranking_config()  # the XSELL_RANK_* weights; each call sets its list length
 _ranking_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xsell-ranking")
 # A batch of this many events or more means a backlog: more follow at once, so the next batch
 # waits to fill (``take_batches``) and the producer's batches may linger (``Work.send_now``).
@@ -766,7 +766,7 @@ def _rank(
         associations=lambda items: replica.rules_many(items, top_k=ASSOCIATION_DEPTH, preceding=True),
         catalog=_IndexCatalog(),
         trending=trending,
-        config=RankingConfig(top_k=k),
+        config=replace(RANKING, top_k=k),
     )
     sources = Counter(_source_of(reason) for row in ranked for item in row for reason in item["reasons"])
     for source, count in sources.items():

@@ -12,12 +12,21 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from stream.cli.base import app, console, err_console
-from stream.errors import UsageError
+from stream.errors import ConfigError, UsageError
 
 DEFAULT_FORMAT = "generic"
 DEFAULT_SPLIT = 0.8
 DEFAULT_K = 10
 DEFAULT_THREADS = 1
+# The worker settings the stream's models read offline (written to the JSON with the run).
+EVALUATED_SETTINGS = (
+    "session_gap_s",
+    "rank_recent_items",
+    "rank_association_weight",
+    "rank_similarity_weight",
+    "rank_trending_weight",
+    "rank_min_lift",
+)
 
 
 @app.command("evaluate")
@@ -45,7 +54,11 @@ def evaluate_command(
         ),
     ] = False,
 ) -> None:
-    """Replay a log: every later event is scored, then applied; HR/NDCG/MRR@k per model."""
+    """Replay a log: every later event is scored, then applied; HR/NDCG/MRR@k per model.
+
+    The stream's models take the session gap and ranking weights from the same ``XSELL_*``
+    variables as a worker (``XSELL_SESSION_GAP_S``, ``XSELL_RANK_*``).
+    """
     from encoders import CatalogError, EncoderError
     from stream.engine import InputFormatError
     from stream.evaluation import (
@@ -69,6 +82,12 @@ def evaluate_command(
         raise UsageError(f"--catalog: no such file: {catalog}")
     if threads < 1:
         raise UsageError(f"--threads must be at least 1, got {threads}")
+    from stream.settings import Settings
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from exc
     try:
         config = EvaluationConfig(split=split, k=k)
         logged = load_events(events, format)
@@ -101,12 +120,14 @@ def evaluate_command(
                 item_vectors=item_vectors,
                 threads=threads,
                 on_event=lambda count: progress.advance(task, count),
+                settings=settings,
             )
     except (InputFormatError, EvaluationError, CatalogError, EncoderError) as exc:
         raise UsageError(str(exc)) from exc
     comparison = compare_with_peers(result)
     summary = result.to_dict()
     summary["part"] = "validation" if validation else "test"
+    summary["settings"] = {name: getattr(settings, name) for name in EVALUATED_SETTINGS}
     if comparison is not None:
         summary["comparison"] = comparison.to_dict()
     try:

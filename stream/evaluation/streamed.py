@@ -6,8 +6,9 @@ a ``UserActivity`` and a ``UserProfile`` per user, one ``CooccurrenceStore`` and
 soon as an event is applied (the stream's partition watermark would apply it a little later;
 the counts are the same, and the protocol asks for "scored, then applied").
 
-Three rankers read the state through ``stream.engine.recommend_many`` with
-``RankingConfig`` defaults, exactly as ``stream.agents.interactions._rank`` calls it:
+Three rankers read the state through ``stream.engine.recommend_many`` with the
+``RankingConfig`` the worker's settings give (``Settings.ranking_config``, the
+``XSELL_RANK_*`` variables), exactly as ``stream.agents.interactions._rank`` calls it:
 
 * ``hybrid``: associations of the recent items (``best_lift_rules_many`` over the published
   top partners of every channel, read both ways, as ``Replica.rules_many``), the item index
@@ -208,13 +209,19 @@ class StreamRanker:
     """One view of a ``StreamState``: which candidate sources ``recommend_many`` gets."""
 
     def __init__(
-        self, state: StreamState, *, associations: bool = True, similar: bool = True, trending: bool = True
+        self,
+        state: StreamState,
+        *,
+        associations: bool = True,
+        similar: bool = True,
+        trending: bool = True,
+        config: RankingConfig | None = None,
     ) -> None:
         self.state = state
         self.use_associations = associations
         self.use_similar = similar
         self.use_trending = trending
-        self.config = RankingConfig()
+        self.config = config or RankingConfig()
 
     def rank(self, user: str, ts: int, depth: int) -> list[str]:
         state = self.state

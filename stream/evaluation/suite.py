@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -31,6 +32,9 @@ from stream.evaluation.protocol import (
     logged_events,
 )
 from stream.evaluation.streamed import StreamRanker, StreamState
+
+if TYPE_CHECKING:
+    from stream.settings import Settings
 
 __all__ = ["FORMATS", "build_models", "catalog_vectors", "load_events", "run_evaluation"]
 
@@ -65,18 +69,29 @@ def build_models(
     item_ids: Sequence[str] = (),
     item_vectors: NDArray[np.floating] | None = None,
     threads: int = 1,
+    settings: Settings | None = None,
 ) -> tuple[dict[str, Ranker], list[Observer]]:
-    """The rankers by name and the observers that feed them."""
+    """The rankers by name and the observers that feed them. ``settings`` (a worker's, defaults
+    when None) give the stream models their session gap and ranking weights."""
+    from stream.engine import SessionConfig
+    from stream.settings import Settings
+
+    settings = settings or Settings()
     popularity = Popularity()
-    state = StreamState(item_ids=item_ids, item_vectors=item_vectors)
+    state = StreamState(
+        item_ids=item_ids,
+        item_vectors=item_vectors,
+        sessions=SessionConfig(session_gap_ms=int(settings.session_gap_s * 1000)),
+    )
+    ranking = settings.ranking_config()
     peers = ImplicitPeers(threads=threads)
     rankers: dict[str, Ranker] = {
         "popularity": popularity,
-        "cooccurrence": StreamRanker(state, similar=False, trending=False),
+        "cooccurrence": StreamRanker(state, similar=False, trending=False, config=ranking),
     }
     if state.similarity is not None:
-        rankers["embedding"] = StreamRanker(state, associations=False, trending=False)
-    rankers["hybrid"] = StreamRanker(state)
+        rankers["embedding"] = StreamRanker(state, associations=False, trending=False, config=ranking)
+    rankers["hybrid"] = StreamRanker(state, config=ranking)
     rankers.update(peers.rankers())
     return rankers, [popularity, state, peers]
 
@@ -89,10 +104,11 @@ def run_evaluation(
     item_vectors: NDArray[np.floating] | None = None,
     threads: int = 1,
     on_event: Callable[[int], None] | None = None,
+    settings: Settings | None = None,
 ) -> EvaluationResult:
-    """Every model on one log, one replay."""
+    """Every model on one log, one replay (``settings``: as for ``build_models``)."""
     from threadpoolctl import threadpool_limits  # installed with implicit
 
-    rankers, observers = build_models(item_ids=item_ids, item_vectors=item_vectors, threads=threads)
+    rankers, observers = build_models(item_ids=item_ids, item_vectors=item_vectors, threads=threads, settings=settings)
     with threadpool_limits(limits=threads, user_api="blas"):  # BLAS threads beside ALS's own oversubscribe
         return evaluate(events, rankers, observers, config=config, on_event=on_event)

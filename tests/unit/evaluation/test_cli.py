@@ -34,8 +34,19 @@ def test_evaluate_writes_json_table_and_plot(
     code, stdout, _ = _run([*args, "--plot", str(plot)], capsys)
     assert code == 0
     summary = json.loads(out.read_text())
-    assert set(summary) == {"events", "targets", "conversion_targets", "k", "split", "models", "part", "comparison"}
+    assert set(summary) == {
+        "events",
+        "targets",
+        "conversion_targets",
+        "k",
+        "split",
+        "models",
+        "part",
+        "comparison",
+        "settings",
+    }
     assert summary["part"] == "test"
+    assert summary["settings"]["rank_trending_weight"] == 0.2 and summary["settings"]["session_gap_s"] == 1800
     assert summary["comparison"]["model"] == "hybrid"
     assert summary["comparison"]["best_peer"] in {"bm25", "cosine", "als"}
     assert (summary["events"], summary["targets"], summary["conversion_targets"]) == (11, 3, 3)
@@ -118,3 +129,19 @@ def test_a_bad_catalog_is_one_line(hand_log: Path, tmp_path: Path, capsys: pytes
     )
     assert code == 2
     assert stderr.strip().splitlines() == [stderr.strip()] and "title" in stderr
+
+
+def test_the_workers_ranking_variables_are_read_and_recorded(
+    hand_log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out.json"
+    args = ["evaluate", "--events", str(hand_log), "--split", "0.6", "--k", "3", "--json", str(out)]
+    monkeypatch.setenv("XSELL_RANK_TRENDING_WEIGHT", "0.7")
+    assert _run(args, capsys)[0] == 0
+    assert json.loads(out.read_text())["settings"]["rank_trending_weight"] == 0.7
+    out.unlink()
+    monkeypatch.setenv("XSELL_RANK_TRENDING_WEIGHT", "-1")
+    code, _, stderr = _run(args, capsys)
+    assert code == 2
+    assert stderr.strip().splitlines() == ["error: rank_trending_weight must be a finite number >= 0, got -1.0"]
+    assert not out.exists()

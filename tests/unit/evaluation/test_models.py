@@ -192,3 +192,25 @@ def test_the_hybrids_trending_list_follows_every_applied_event() -> None:
         state.apply(events[applied])
         assert state.trending == _trending_recount(events[: applied + 1], TRENDING_DEPTH), applied
     assert state.trending[0][0] == "burst"  # the new leader, 200 events into the test part
+
+
+def test_the_stream_models_take_the_workers_session_gap_and_ranking_weights() -> None:
+    """``build_models(settings=...)`` gives the stream models a worker's settings: the same
+    log, the co-occurrence model hits every target with the default 30-minute sessions and
+    none when a 30-second gap splits each warm-up user's X and Y (a minute apart) into two
+    sessions; the hybrid puts the trending Z first once associations weigh 0.05: Y's score is
+    then 0.05 · (1 − 1/lift ≈ 4.3) + 0.2 · 20/30 (its own trending share) ≈ 0.17 against Z's
+    0.2 (with the default weight 1, 0.77 + 0.13)."""
+    from stream.settings import Settings
+
+    events, split = _cooccurrence_log()
+    config = EvaluationConfig(split=split, k=1)
+
+    def hr(settings: Settings) -> dict[str, float]:
+        rankers, observers = build_models(settings=settings)
+        models = evaluate(events, rankers, observers, config=config).to_dict()["models"]
+        return {name: models[name]["hr@1"] for name in ("cooccurrence", "hybrid")}  # type: ignore[index]
+
+    assert hr(Settings()) == {"cooccurrence": 1.0, "hybrid": 1.0}
+    assert hr(Settings(session_gap_s=30)) == {"cooccurrence": 0.0, "hybrid": 0.0}
+    assert hr(Settings(rank_association_weight=0.05)) == {"cooccurrence": 1.0, "hybrid": 0.0}
