@@ -44,6 +44,9 @@ DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024
 # Decoded states of the most recently active users, kept between batches (docs/DECISIONS.md).
 DEFAULT_USER_CACHE_SIZE = 5_000
 ROLES = ("all", "interactions", "cooccurrence")
+# A profile keeps its user's last 20 items (stream.engine.profiles.DEFAULT_RECENT_CAPACITY):
+# the ranking can read no more of them.
+RANK_RECENT_ITEMS_MAX = 20
 
 SETTINGS_DOC: dict[str, str] = {
     "app_id": "Faust application id: consumer group and prefix of changelog topics.",
@@ -81,13 +84,13 @@ SETTINGS_DOC: dict[str, str] = {
     "max_future_s": "Events with a timestamp further in the future are rejected.",
     "max_message_bytes": "Input messages larger than this are dead-lettered.",
     "recommendations": "Items per published cross-recommendation.",
-    "rank_recent_items": "The user's most recent items whose association rules propose candidates.",
+    "rank_recent_items": "The user's most recent items whose association rules propose candidates (1 to 20).",
     "rank_association_weight": (
         "Weight of an association candidate's strength, (1 - 1/lift) / (1 + position among the recent items)."
     ),
     "rank_similarity_weight": "Weight of an embedding neighbour's cosine similarity to the user's query vector.",
     "rank_trending_weight": "Weight of a trending item's count, relative to the top trending item's.",
-    "rank_min_lift": "Association rules with a lower lift propose no candidate.",
+    "rank_min_lift": "Association rules with a lower lift propose no candidate (at least 1).",
     "user_cache_size": (
         "Decoded states of this many most recently active users kept in memory between batches "
         "(0: read every state from the table)."
@@ -150,6 +153,11 @@ class Settings:
     log_level: str = "info"
 
     def __post_init__(self) -> None:
+        weights = {
+            "rank_association_weight": self.rank_association_weight,
+            "rank_similarity_weight": self.rank_similarity_weight,
+            "rank_trending_weight": self.rank_trending_weight,
+        }
         checks = (
             (self.store in {"rocksdb", "memory"}, f"store must be rocksdb or memory, got {self.store!r}"),
             (
@@ -163,15 +171,20 @@ class Settings:
             (self.commit_interval_s > 0, f"commit_interval_s must be > 0, got {self.commit_interval_s}"),
             (self.lateness_s >= 0, f"lateness_s must be >= 0, got {self.lateness_s}"),
             (self.recommendations >= 1, f"recommendations must be >= 1, got {self.recommendations}"),
-            (self.rank_recent_items >= 1, f"rank_recent_items must be >= 1, got {self.rank_recent_items}"),
+            (
+                1 <= self.rank_recent_items <= RANK_RECENT_ITEMS_MAX,
+                f"rank_recent_items must be between 1 and {RANK_RECENT_ITEMS_MAX} (the recent items a profile "
+                f"keeps), got {self.rank_recent_items}",
+            ),
             *(
                 (math.isfinite(value) and value >= 0, f"{name} must be a finite number >= 0, got {value}")
-                for name, value in (
-                    ("rank_association_weight", self.rank_association_weight),
-                    ("rank_similarity_weight", self.rank_similarity_weight),
-                    ("rank_trending_weight", self.rank_trending_weight),
-                    ("rank_min_lift", self.rank_min_lift),
-                )
+                for name, value in weights.items()
+            ),
+            (any(value > 0 for value in weights.values()), "at least one rank_*_weight must be above 0"),
+            (
+                math.isfinite(self.rank_min_lift) and self.rank_min_lift >= 1,
+                f"rank_min_lift must be a finite number >= 1 (a rule with lift 1 or less never proposes "
+                f"a candidate), got {self.rank_min_lift}",
             ),
             (self.user_cache_size >= 0, f"user_cache_size must be >= 0, got {self.user_cache_size}"),
             (

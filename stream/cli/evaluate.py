@@ -93,6 +93,10 @@ def evaluate_command(
         logged = load_events(events, format)
         _, warm_count = split_point(logged, split)
         if validation:
+            if warm_count < 2:
+                raise UsageError(
+                    f"--validation: the warm-up part holds {warm_count} event{'s' * (warm_count != 1)}; need at least 2"
+                )
             logged = logged[:warm_count]
             _, warm_count = split_point(logged, split)
         item_ids: list[str] = []

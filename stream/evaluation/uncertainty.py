@@ -85,6 +85,18 @@ def hit_ratios(model_hits: NDArray[np.integer], peer_hits: NDArray[np.integer]) 
     return np.where(best > 0, ratios, np.where(model > 0, np.inf, 1.0))
 
 
+def _resampled_hits(per_user: NDArray[np.int64], resamples: int, rng: np.random.Generator) -> NDArray[np.int64]:
+    """Each model's hits (columns) over ``resamples`` draws of the users with replacement,
+    every model on the same draw; one draw at a time, so memory stays a few arrays of the
+    users' length."""
+    users = len(per_user)
+    resampled = np.empty((resamples, per_user.shape[1]), dtype=np.int64)
+    for row in range(resamples):
+        drawn = np.bincount(rng.integers(0, users, size=users), minlength=users)  # times each user is drawn
+        resampled[row] = drawn @ per_user
+    return resampled
+
+
 def compare_with_peers(
     result: EvaluationResult,
     *,
@@ -110,10 +122,8 @@ def compare_with_peers(
     np.add.at(per_user, rows, hit.T)
     totals = per_user.sum(axis=0)
     best = 1 + int(np.argmax(totals[1:]))  # the first peer in ``peers`` order wins ties
-    rng = np.random.default_rng(seed)
-    weights = rng.multinomial(len(users), np.full(len(users), 1.0 / len(users)), size=resamples)
-    resampled = weights @ per_user  # resamples × models: each model's hits on the same users
-    ratios = np.sort(hit_ratios(resampled[:, 0], resampled[:, 1:]))
+    resampled = _resampled_hits(per_user, resamples, np.random.default_rng(seed))
+    ratios = hit_ratios(resampled[:, 0], resampled[:, 1:])
     tail = (1.0 - confidence) / 2
     low, high = np.quantile(ratios, [tail, 1.0 - tail], method="inverted_cdf")
     return Comparison(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,13 @@ def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
         main(args)
     captured = capsys.readouterr()
     return int(exit_info.value.code or 0), captured.out, captured.err
+
+
+@pytest.fixture(autouse=True)
+def _no_worker_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI reads the worker's ``XSELL_*`` variables; a tuning shell's must not leak in."""
+    for name in [name for name in os.environ if name.startswith("XSELL_")]:
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture
@@ -92,6 +100,11 @@ def test_validation_evaluates_the_warm_up_part_alone(
         (["--format", "taobao"], "1,2,3,pv\n", "log.csv:1: not a UserBehavior row"),
         (["--format", "retailrocket"], "timestamp,visitorid,event,itemid\nx,1,view,2\n", "log.csv:2: bad timestamp"),
         (["--catalog", "missing.csv"], None, "--catalog: no such file"),
+        (
+            ["--validation", "--split", "0.5"],
+            "user,item,kind,ts\n1,2,click,10\n1,3,click,20\n1,4,click,30\n",
+            "--validation: the warm-up part holds 1 event; need at least 2",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
