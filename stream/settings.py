@@ -86,7 +86,8 @@ SETTINGS_DOC: dict[str, str] = {
     "recommendations": "Items per published cross-recommendation.",
     "rank_recent_items": "The user's most recent items whose association rules propose candidates (1 to 20).",
     "rank_association_weight": (
-        "Weight of an association candidate's strength, (1 - 1/lift) / (1 + position among the recent items)."
+        "Weight of an association candidate's strength: (1 - 1/lift) / (1 + position among the recent items), "
+        "summed over the recent items."
     ),
     "rank_similarity_weight": "Weight of an embedding neighbour's cosine similarity to the user's query vector.",
     "rank_trending_weight": "Weight of a trending item's count, relative to the top trending item's.",

@@ -9,11 +9,14 @@ index and the replicated associations later:
 * ``catalog.lookup(item_ids) -> [ItemInfo | None]``: stock, deletion and category. An item the
   catalog does not know is kept (unknown is not evidence that it is unavailable).
 
-Score = ``association_weight · max over recent items r of recency(r) · (1 − 1/lift)``
-(lift 1 adds nothing, lift 4 adds 0.75), + ``similarity_weight · max(cosine, 0)``,
-+ ``trending_weight · trend / max trend``. Recency of the i-th most recent item is
-``1 / (1 + i)``. Filters: already bought, the trigger item, out of stock, deleted.
-Each item carries the reasons of every source that proposed it, strongest first.
+Score = ``association_weight · sum over recent items r of recency(r) · (1 − 1/lift)``
+(each recent item's best rule for the candidate; lift 1 adds nothing, lift 4 adds 0.75), +
+``similarity_weight · max(cosine, 0)``, + ``trending_weight · trend / max trend``. Recency of
+the i-th most recent item is ``1 / (1 + i)``. An item related to several recent items ranks
+above one related to a single one, as in item-based collaborative filtering (until
+2026-12-07 only the best recent item counted; docs/DECISIONS.md). Filters: already bought,
+the trigger item, out of stock, deleted. Each item carries the reasons of every source that
+proposed it, strongest first.
 """
 
 from __future__ import annotations
@@ -150,19 +153,26 @@ def recommend_many(
     results = []
     for index, request in enumerate(requests):
         scores: dict[str, float] = {}
-        best: dict[str, tuple[float, AssociationRule]] = {}
+        best: dict[str, tuple[float, AssociationRule]] = {}  # the strongest rule names the reason
+        association: dict[str, float] = {}  # summed over the recent items
         if associations is not None:
             for position, source in enumerate(recents[index]):
                 recency = 1.0 / (1 + position)
+                from_source: dict[str, tuple[float, AssociationRule]] = {}
                 for rule in list(rules_of[source])[: config.candidates_per_source]:
                     if rule.lift < config.min_lift:
                         continue
                     strength = recency * (1.0 - 1.0 / rule.lift) if rule.lift > 0 else 0.0
-                    current = best.get(rule.consequent)
+                    current = from_source.get(rule.consequent)
                     if strength > (0.0 if current is None else current[0]):
-                        best[rule.consequent] = (strength, rule)
+                        from_source[rule.consequent] = (strength, rule)
+                for item, proposal in from_source.items():
+                    association[item] = association.get(item, 0.0) + proposal[0]
+                    current = best.get(item)
+                    if current is None or proposal[0] > current[0]:
+                        best[item] = proposal
             weight = config.association_weight
-            for item, (strength, _) in best.items():
+            for item, strength in association.items():
                 if weight * strength > 0:
                     scores[item] = weight * strength
         similar_scores: dict[str, float] = {}
@@ -187,7 +197,9 @@ def recommend_many(
                 {
                     "item_id": item,
                     "score": round(scores[item], 6),
-                    "reasons": _reasons(item, best, config.association_weight, similar_scores, trend_scores),
+                    "reasons": _reasons(
+                        item, best, association, config.association_weight, similar_scores, trend_scores
+                    ),
                 }
                 for item in ranked
             ]
@@ -198,17 +210,19 @@ def recommend_many(
 def _reasons(
     item: str,
     best: dict[str, tuple[float, AssociationRule]],
+    association: dict[str, float],
     association_weight: float,
     similar_scores: dict[str, float],
     trend_scores: dict[str, float],
 ) -> list[str]:
     """The reasons of every source that proposed a ranked item, strongest first (ties in the
-    sources' order: associations, similarity, trending)."""
+    sources' order: associations, similarity, trending); the associations' reason is their
+    strongest rule, weighed by their summed score."""
     reasons: list[tuple[float, str | AssociationRule]] = []
     if item in best:
-        strength, rule = best[item]
+        strength = association[item]
         if association_weight * strength > 0:
-            reasons.append((association_weight * strength, rule))
+            reasons.append((association_weight * strength, best[item][1]))
     if item in similar_scores:
         reasons.append((similar_scores[item], SIMILAR_REASON))
     if trend_scores.get(item, 0.0) > 0:

@@ -101,20 +101,25 @@ def _recount(
     config: RankingConfig,
 ) -> list[tuple[str, float, list[str]]]:
     """The ranking worked out from the module's formula, item by item: association
-    ``max over recent r of recency(r) · (1 − 1/lift)`` (its first best rule names the reason),
+    ``sum over recent r of recency(r) · (1 − 1/lift)`` with each recent item's best rule for
+    the item (the strongest of those, the most recent on a tie, names the reason),
     plus similarity ``max(cos, 0)``, plus ``trend / max trend``, each weighted; reasons of the
     sources that added something, strongest first; ties in score by item id."""
     recents = list(dict.fromkeys(reversed(recent)))[: config.recent_items_used]
     top_trend = max((trend for _, trend in trending), default=0.0)
     ranked = []
     for item in ITEMS:
-        association, best_rule = 0.0, None
+        association, strongest, best_rule = 0.0, 0.0, None
         for position, source in enumerate(recents):
+            source_best, source_rule = 0.0, None
             for rule in rules.get(source, [])[: config.candidates_per_source]:
                 if rule.consequent == item and rule.lift >= config.min_lift and rule.lift > 0:
                     strength = (1.0 / (1 + position)) * (1.0 - 1.0 / rule.lift)
-                    if strength > association:
-                        association, best_rule = strength, rule
+                    if strength > source_best:
+                        source_best, source_rule = strength, rule
+            association += source_best
+            if source_best > strongest:
+                strongest, best_rule = source_best, source_rule
         parts = [
             (config.association_weight * association, best_rule),
             (config.similarity_weight * dict(similar).get(item, 0.0), "similar to your recent views"),
