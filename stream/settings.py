@@ -24,6 +24,7 @@ from stream.errors import ConfigError
 
 if TYPE_CHECKING:
     from stream.engine.ranking import RankingConfig
+    from stream.engine.sessions import SessionConfig
 
 __all__ = ["ENV_PREFIX", "ROLES", "SETTINGS_DOC", "Settings"]
 
@@ -209,6 +210,14 @@ class Settings:
     def runs_cooccurrence(self) -> bool:
         """This worker counts ``item-pairs`` and publishes ``item-associations``."""
         return self.role != "interactions"
+
+    def session_config(self) -> SessionConfig:
+        """The sessions these settings ask for: the gap and the allowed lateness (engine caps)."""
+        from stream.engine.sessions import SessionConfig
+
+        return SessionConfig(
+            session_gap_ms=int(self.session_gap_s * 1000), allowed_lateness_ms=int(self.lateness_s * 1000)
+        )
 
     def ranking_config(self, top_k: int | None = None) -> RankingConfig:
         """The ranking these settings ask for (``top_k``: list length, ``recommendations`` by default)."""

@@ -73,7 +73,6 @@ from stream.engine import (
     ItemUpdate,
     ProfileConfig,
     RecommendationRequest,
-    SessionConfig,
     UserActivity,
     UserProfile,
     ValidationConfig,
@@ -95,9 +94,7 @@ OLD_STATE_MAGIC = b"XU1"  # before outboxes: the tail held only the ad caps
 VALIDATION = ValidationConfig(
     max_message_bytes=settings.max_message_bytes, max_future_ms=int(settings.max_future_s * 1000)
 )
-SESSIONS = SessionConfig(
-    session_gap_ms=int(settings.session_gap_s * 1000), allowed_lateness_ms=int(settings.lateness_s * 1000)
-)
+SESSIONS = settings.session_config()
 KIND_OF_TOPIC = {settings.topic(name): kind for name, kind in EVENT_TOPICS.items()}
 RANKING = settings.ranking_config()  # the XSELL_RANK_* weights; each call sets its list length
 _ranking_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xsell-ranking")

@@ -73,7 +73,6 @@ def build_models(
 ) -> tuple[dict[str, Ranker], list[Observer]]:
     """The rankers by name and the observers that feed them. ``settings`` (a worker's, defaults
     when None) give the stream models their session gap and ranking weights."""
-    from stream.engine import SessionConfig
     from stream.settings import Settings
 
     settings = settings or Settings()
@@ -81,7 +80,7 @@ def build_models(
     state = StreamState(
         item_ids=item_ids,
         item_vectors=item_vectors,
-        sessions=SessionConfig(session_gap_ms=int(settings.session_gap_s * 1000)),
+        sessions=settings.session_config(),  # its lateness is unused offline (EVALUATION.md)
     )
     ranking = settings.ranking_config()
     peers = ImplicitPeers(threads=threads)
