@@ -155,6 +155,9 @@ class Replica:
                 if not self.ready.is_set() and all(
                     await asyncio.gather(*(self._reached(consumer, tp, end) for tp, end in targets.items()))
                 ):
+                    if self._dirty:  # now, before events are answered: a snapshot delays queries briefly
+                        await self.snapshot()
+                        last_snapshot = time.monotonic()
                     self.ready.set()
                     log.info("replica ready: %d items, %d associations", self.size, len(self.associations))
                 if self._dirty and time.monotonic() - last_snapshot > SNAPSHOT_INTERVAL_S:

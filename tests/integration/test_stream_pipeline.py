@@ -11,6 +11,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from index import read_manifest
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 AISLES = {"24": "fresh fruits", "41": "cat food care", "26": "coffee", "75": "laundry", "120": "yogurt", "27": "beers"}
@@ -60,6 +62,11 @@ def test_catalog_flows_into_the_index_and_similar_items_share_an_aisle(deploymen
 
     assert worker.get("/items/nope/similar").status_code == 404
     assert worker.get(f"/items/{catalog[0]['item_id']}/similar", k="x").status_code == 400
+
+    # A worker joining now reads the embeddings before it is ready and writes its index
+    # snapshot then, not while it answers (writing one delays queries briefly).
+    deployment.worker("w2").wait_ready()
+    assert read_manifest(deployment.root / "w2" / "replica" / "index").count == len(catalog)
 
 
 def test_planted_association_reaches_a_new_user_with_a_reason(deployment, kafka_io, until):

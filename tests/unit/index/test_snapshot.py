@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from index import (
     SnapshotMismatchError,
     SnapshotNotFoundError,
     clustered_vectors,
+    hnsw,
     read_manifest,
 )
 
@@ -135,3 +137,65 @@ def test_search_settings_can_be_overridden_on_load(built, tmp_path: Path) -> Non
     assert ItemIndex.load(tmp_path, deterministic=True).query(queries, 3).report.path is QueryPath.EXACT
     with pytest.raises(Exception, match="fixed by the snapshot"):
         ItemIndex.load(tmp_path, m=32)
+
+
+def test_a_snapshot_in_hnswlibs_own_format_still_loads(built, tmp_path: Path) -> None:
+    """Snapshots written before the graph was saved as its state hold ``hnsw.bin``."""
+    index, queries = built
+    expected = index.query(queries, 10)
+    generation = index.save(tmp_path)
+    (generation / "hnsw.state").unlink()
+    index._graph.save_index(str(generation / "hnsw.bin"))
+
+    loaded = ItemIndex.load(tmp_path)
+
+    assert loaded.query(queries, 10) == expected
+    assert loaded.ef == 40
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: data[: len(data) // 2],  # cut inside an array
+        lambda data: b"not a state" + data[11:],
+        lambda data: data + b"\0",
+    ],
+    ids=["truncated", "other-magic", "trailing-bytes"],
+)
+def test_a_damaged_graph_state_is_a_corrupt_snapshot(built, tmp_path: Path, damage) -> None:
+    index, _ = built
+    generation = index.save(tmp_path)
+    state = generation / "hnsw.state"
+    state.write_bytes(damage(state.read_bytes()))
+    with pytest.raises(SnapshotCorruptError, match="hnsw.state"):
+        ItemIndex.load(tmp_path)
+
+
+def test_queries_run_while_a_snapshot_is_written(built, tmp_path: Path, monkeypatch) -> None:
+    """A snapshot only reads: it keeps writers out, not queries (a worker's answers must not
+    wait for the disk). The write is held open until a query from another thread is done."""
+    index, queries = built
+    expected = index.query(queries, 5)
+    writing, answered = threading.Event(), threading.Event()
+    results, answered_during_save = [], []
+    write_graph_state = hnsw._write_graph_state
+
+    def held_open(path: Path, graph) -> None:
+        write_graph_state(path, graph)
+        writing.set()
+        answered_during_save.append(answered.wait(timeout=60))
+
+    def ask() -> None:
+        writing.wait(timeout=60)
+        results.append(index.query(queries, 5))
+        answered.set()
+
+    monkeypatch.setattr(hnsw, "_write_graph_state", held_open)
+    asker = threading.Thread(target=ask)
+    asker.start()
+    index.save(tmp_path)
+    asker.join(timeout=60)
+
+    assert answered_during_save == [True], "the query waited for the snapshot to finish"
+    assert results == [expected]
+    assert ItemIndex.load(tmp_path).query(queries, 5) == expected
