@@ -661,9 +661,8 @@ def _latency(
     for worker in workers:
         worker.check_alive()
     cpu = {worker.name: worker.cpu_seconds() - before for worker, before in zip(workers, cpu_before, strict=True)}
-    latencies = np.array(
-        [received[event_id] - produced[event_id] for event_id in produced if event_id in received]
-    ) * 1000.0
+    answered_ids = [event_id for event_id in produced if event_id in received]
+    latencies = np.array([received[event_id] - produced[event_id] for event_id in answered_ids]) * 1000.0
     summary: dict[str, Any] = {
         "offered_rate": config.rate,
         "achieved_offered_rate": total / offered_seconds if offered_seconds > 0 else float("nan"),
@@ -682,10 +681,30 @@ def _latency(
             p99_ms=float(np.percentile(latencies, 99)),
             max_ms=float(latencies.max()),
             mean_ms=float(latencies.mean()),
+            by_second=latency_by_second(np.array([produced[event_id] for event_id in answered_ids]), latencies),
         )
     else:
         summary.update(p50_ms=float("nan"), p90_ms=float("nan"), p99_ms=float("nan"), max_ms=float("nan"))
     return summary
+
+
+def latency_by_second(produced_at: np.ndarray, latencies_ms: np.ndarray) -> list[dict[str, float]]:
+    """Latency per second of the phase, by when each event was produced: one summary in the
+    JSON hides whether a p99 comes from a steady queue or from a few stalls (waves)."""
+    if not latencies_ms.size:
+        return []
+    seconds = np.floor(produced_at - produced_at.min()).astype(np.int64)
+    rows = []
+    for second in np.unique(seconds):
+        window = latencies_ms[seconds == second]
+        rows.append({
+            "second": int(second),
+            "events": int(window.size),
+            "p50_ms": float(np.percentile(window, 50)),
+            "p99_ms": float(np.percentile(window, 99)),
+            "max_ms": float(window.max()),
+        })
+    return rows
 
 
 def _trigger_of(value: bytes) -> str:
