@@ -5,8 +5,8 @@
 | clicks, carts, purchases | user id  | input     | the shop's backend             |
 | catalog                | item id    | compacted | the shop's backend             |
 | ad-campaigns           | campaign   | compacted | ad managers                    |
-| item-embeddings        | item/campaign | compacted, internal | the encoder agent     |
-| item-pairs             | item id    | internal  | the interactions agent         |
+| item-embeddings        | item:ID / campaign:ID | compacted, internal | the encoder agent |
+| item-pairs             | pairs:<partition> | internal | the interactions agent  |
 | item-associations      | item id    | compacted | the co-occurrence agent        |
 | cross-recommendations  | user id    | output    | the interactions agent         |
 | ad-targets             | user id    | output    | the interactions agent         |
@@ -106,18 +106,20 @@ async def check_copartitioning(settings: Settings) -> dict[str, int]:
 
     User state is partitioned with the user's events, which arrive on three topics read
     by one agent: a user's clicks and purchases must land in the same partition number.
+    The interactions agent sends an item's pairs to the ``item-pairs`` partition that holds
+    the item's co-occurrence state, numbered over the same count.
     """
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, **admin_security(settings))
     await admin.start()
     try:
-        names = [settings.topic(name) for name in EVENT_TOPICS]
+        names = [settings.topic(name) for name in (*EVENT_TOPICS, "item-pairs")]
         described = await admin.describe_topics(names)
     finally:
         await admin.close()
     counts = {entry["topic"]: len(entry["partitions"]) for entry in described if entry.get("partitions")}
     if len(set(counts.values())) > 1:
         detail = ", ".join(f"{name}={count}" for name, count in sorted(counts.items()))
-        raise ConfigError(f"event topics must be co-partitioned (same partition count): {detail}")
+        raise ConfigError(f"event topics and item-pairs must be co-partitioned (same partition count): {detail}")
     return counts
 
 

@@ -459,5 +459,7 @@ def test_every_topic_alert_and_panel_is_documented(operations: str) -> None:
         assert f"`{spec.name}`" in operations, spec.name
     for rule in load_alert_rules():
         assert re.search(rf"^#+ .*{rule['alert']}", operations, flags=re.MULTILINE), rule["alert"]
+        row = rf"^\| {rule['alert']} \| {rule['labels']['severity']} \| .+ \| {rule['for']} \|$"
+        assert re.search(row, operations, flags=re.MULTILINE), f"{rule['alert']} has no row in the alerts table"
     for panel in graph_panels(load_dashboard()):
         assert panel["title"] in operations, panel["title"]

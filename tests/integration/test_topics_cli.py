@@ -1,0 +1,70 @@
+"""``xsell topics create|check`` on the real broker: partition counts that cannot work are refused."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+pytestmark = pytest.mark.integration
+
+
+def create(bootstrap: str, partitions: dict[str, int]) -> None:
+    async def run() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics(
+                [NewTopic(name, num_partitions=count, replication_factor=1) for name, count in partitions.items()]
+            )
+        finally:
+            await admin.close()
+
+    asyncio.run(run())
+
+
+def xsell(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("XSELL_")}
+    return subprocess.run(
+        [sys.executable, "-m", "stream", *args], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+
+
+@pytest.mark.parametrize("odd_topic", ["carts", "item-pairs"])
+def test_a_topic_with_another_partition_count_is_refused_in_one_line(kafka_broker, odd_topic: str) -> None:
+    """A user's events meet in one partition number of the three event topics, and a
+    co-occurrence worker's items in the one of ``item-pairs``: all four need one count."""
+    prefix = f"copart-{uuid.uuid4().hex[:8]}."
+    create(kafka_broker.bootstrap, {f"{prefix}{odd_topic}": 2})
+
+    created = xsell(
+        "topics", "create", "--broker", kafka_broker.bootstrap, "--partitions", "4", "--topic-prefix", prefix
+    )
+    checked = xsell("topics", "check", "--broker", kafka_broker.bootstrap, "--topic-prefix", prefix)
+
+    for result in (created, checked):
+        assert result.returncode == 2, result.stdout + result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "co-partitioned" in lines[0], result.stderr
+        assert f"{prefix}{odd_topic}=2" in lines[0] and f"{prefix}clicks=4" in lines[0]
+
+
+def test_co_partitioned_topics_pass_the_check(kafka_broker) -> None:
+    prefix = f"copart-{uuid.uuid4().hex[:8]}."
+    created = xsell(
+        "topics", "create", "--broker", kafka_broker.bootstrap, "--partitions", "3", "--topic-prefix", prefix
+    )
+    checked = xsell("topics", "check", "--broker", kafka_broker.bootstrap, "--topic-prefix", prefix)
+
+    assert created.returncode == 0 and checked.returncode == 0, created.stderr + checked.stderr
+    assert checked.stdout.split() == [
+        f"{prefix}carts=3,",
+        f"{prefix}clicks=3,",
+        f"{prefix}item-pairs=3,",
+        f"{prefix}purchases=3",
+    ]
