@@ -37,7 +37,7 @@ METRICS_DOC: dict[str, str] = {
     "xsell_index_snapshot_age_seconds": "Age of the last on-disk index snapshot.",
     "xsell_encoder_items_total": "Catalog items and campaigns encoded, by kind.",
     "xsell_encoder_batch_seconds": "Time to encode one batch of texts.",
-    "xsell_table_keys": "Keys in a table on this worker, by table.",
+    "xsell_table_keys": "Keys in a table on this worker, by table (RocksDB stores: RocksDB's estimate).",
     "xsell_consumer_lag_messages": "Messages behind the log end, by topic and partition (assigned partitions only).",
     "xsell_rebalances_total": "Consumer group rebalances this worker went through.",
     "xsell_recoveries_total": "Table recoveries completed by this worker.",

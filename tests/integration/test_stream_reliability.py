@@ -169,6 +169,14 @@ def test_restart_recovers_state_and_answers_like_a_run_that_never_stopped(deploy
         produce_events(kafka_io, deployment, events)
         wait_for_counts(worker, pairs, transactions, until)
         answers_by_trigger(kafka_io, deployment, events)  # quiet: every event answered
+        if restart:  # the RocksDB store's size: its estimate counts rewritten keys, never fewer
+            users = len({event["user_id"] for event in events})
+
+            def user_state_keys() -> float:
+                lines = metrics_lines(worker, "xsell_table_keys")
+                return sum(float(line.split()[-1]) for line in lines if 'table="user-state"' in line)
+
+            until(lambda: user_state_keys() >= users, 30, message="user-state keys under the users seen")
         before = worker.get(f"/items/{ITEMS[0]}/associations").json()
         profile_before = worker.get(f"/users/{probe['user_id']}/recommendations").json()
         if restart:
