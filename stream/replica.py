@@ -57,7 +57,6 @@ __all__ = ["Replica"]
 log = logging.getLogger(__name__)
 
 SNAPSHOT_MAX_AGE_MS = 24 * 3600 * 1000  # = delete.retention.ms of the compacted topics
-SNAPSHOT_INTERVAL_S = 30.0
 CAMPAIGNS_FILE = "campaigns.json"
 
 
@@ -160,7 +159,7 @@ class Replica:
                         last_snapshot = time.monotonic()
                     self.ready.set()
                     log.info("replica ready: %d items, %d associations", self.size, len(self.associations))
-                if self._dirty and time.monotonic() - last_snapshot > SNAPSHOT_INTERVAL_S:
+                if self._dirty and time.monotonic() - last_snapshot > self.settings.snapshot_interval_s:
                     await self.snapshot()
                     last_snapshot = time.monotonic()
                 self.metrics.snapshot_age.set(time.time() - self.snapshot_at if self.snapshot_at else 0)

@@ -85,3 +85,10 @@ def test_the_interactions_agent_ranks_with_the_settings_weights(monkeypatch: pyt
     assert received == [
         RankingConfig(top_k=4, recent_items_used=7, association_weight=0.3, trending_weight=0.9, min_lift=1.5)
     ]
+
+
+def test_the_snapshot_interval_is_a_setting() -> None:
+    assert Settings.from_env({}).snapshot_interval_s == 300.0
+    assert Settings.from_env({"XSELL_SNAPSHOT_INTERVAL_S": "45"}).snapshot_interval_s == 45.0
+    with pytest.raises(ConfigError, match="snapshot_interval_s must be > 0, got 0.0"):
+        Settings.from_env({"XSELL_SNAPSHOT_INTERVAL_S": "0"})
