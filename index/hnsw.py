@@ -69,6 +69,14 @@ Predicate = Callable[[str, Mapping[str, Any]], bool]
 GRAPH_FILE = "hnsw.bin"  # hnswlib's own format: read from older snapshots, no longer written
 GRAPH_STATE_FILE = "hnsw.state"  # hnswlib's pickled state (``_write_graph_state``)
 GRAPH_STATE_MAGIC = b"XHNSW1\n"
+GRAPH_STATE_HEADER_MAX = 1 << 20
+GRAPH_STATE_ARRAYS = {  # what hnswlib 0.8 pickles, and the types it pickles them with
+    "label_lookup_external": np.dtype(np.uint64),
+    "label_lookup_internal": np.dtype(np.uint32),
+    "element_levels": np.dtype(np.int32),
+    "data_level0": np.dtype(np.int8),
+    "link_lists": np.dtype(np.int8),
+}
 VECTORS_FILE = "vectors.npy"
 ITEMS_FILE = "items.json"
 # A filtered query first fetches this many times k when a predicate may remove items.
@@ -636,7 +644,7 @@ class ItemIndex:
             items = orjson.loads((folder / ITEMS_FILE).read_bytes())
             row_ids, metadata = items["ids"], items["metadata"]
             if (folder / GRAPH_STATE_FILE).exists():
-                graph = _read_graph_state(folder / GRAPH_STATE_FILE)
+                graph = _read_graph_state(folder / GRAPH_STATE_FILE, manifest)
             else:
                 graph = hnswlib.Index(space=manifest.space, dim=manifest.dim)
                 graph.load_index(str(folder / GRAPH_FILE), max_elements=max(1, manifest.capacity))
@@ -688,22 +696,66 @@ def _write_graph_state(path: Path, graph: hnswlib.Index) -> None:
             array.tofile(file)
 
 
-def _read_graph_state(path: Path) -> hnswlib.Index:
-    """The graph ``_write_graph_state`` wrote (``ValueError`` when the file is not whole)."""
+def _read_graph_state(path: Path, manifest: SnapshotManifest) -> hnswlib.Index:
+    """The graph ``_write_graph_state`` wrote, checked against the manifest before hnswlib sees
+    it (``ValueError`` when it does not fit): hnswlib trusts the arrays' sizes, and a damaged
+    file could make it read or write past them."""
+    left = path.stat().st_size
     with open(path, "rb") as file:
         if file.read(len(GRAPH_STATE_MAGIC)) != GRAPH_STATE_MAGIC:
             raise ValueError(f"{path.name} is not an hnswlib state file")
-        header = orjson.loads(file.read(int.from_bytes(file.read(8), "little")))
+        length = int.from_bytes(file.read(8), "little")
+        left -= len(GRAPH_STATE_MAGIC) + 8 + length
+        if length > GRAPH_STATE_HEADER_MAX or left < 0:
+            raise ValueError(f"{path.name} has a header of {length} bytes")
+        header = orjson.loads(file.read(length))
         state = dict(header["settings"])
+        if sorted(entry["name"] for entry in header["arrays"]) != sorted(GRAPH_STATE_ARRAYS):
+            raise ValueError(f"{path.name} holds the arrays {[entry['name'] for entry in header['arrays']]}")
         for entry in header["arrays"]:
-            dtype, shape = np.dtype(entry["dtype"]), tuple(entry["shape"])
-            count = math.prod(shape)
-            array = np.fromfile(file, dtype=dtype, count=count)
-            if array.size != count:
-                raise ValueError(f"{path.name} ends inside its {entry['name']!r} array")
-            state[entry["name"]] = array.reshape(shape)
-        if file.read(1):
+            name, dtype, shape = entry["name"], np.dtype(entry["dtype"]), entry["shape"]
+            if dtype != GRAPH_STATE_ARRAYS[name] or len(shape) != 1 or not 0 <= shape[0] <= left // dtype.itemsize:
+                raise ValueError(f"{path.name} ends inside its {name!r} array, or it has another type")
+            state[name] = np.fromfile(file, dtype=dtype, count=shape[0])
+            left -= state[name].nbytes
+        if left or file.read(1):
             raise ValueError(f"{path.name} has bytes after its last array")
+    _check_graph_state(state, manifest)
+    # The saving machine's thread count would be restored with the graph; use this machine's.
+    state["num_threads"] = hnswlib.Index(space=manifest.space, dim=manifest.dim).num_threads
     graph: hnswlib.Index = hnswlib.Index.__new__(hnswlib.Index)
     graph.__setstate__((state,))
     return graph
+
+
+def _check_graph_state(state: dict[str, Any], manifest: SnapshotManifest) -> None:
+    """The sizes hnswlib 0.8 derives from its settings must be those of the arrays, and the
+    settings the manifest's (``ValueError`` otherwise)."""
+    count, levels = state["cur_element_count"], state["element_levels"]
+    expected = {
+        "dim": manifest.dim,
+        "space": manifest.space,
+        "M": manifest.m,
+        "max_M": manifest.m,
+        "max_M0": 2 * manifest.m,
+        "max_elements": manifest.capacity,
+        "cur_element_count": manifest.rows,
+        "size_links_per_element": manifest.m * 4 + 4,
+        "size_data_per_element": (2 * manifest.m * 4 + 4) + manifest.dim * 4 + 8,
+    }
+    wrong = [name for name, value in expected.items() if state.get(name) != value]
+    if levels.size != state["max_elements"] or (count and not 0 <= int(levels[:count].min())):
+        wrong.append("element_levels")
+    elif state["link_lists"].size != int(levels[:count].sum()) * state["size_links_per_element"]:
+        wrong.append("link_lists")
+    if state["data_level0"].size != count * state["size_data_per_element"]:
+        wrong.append("data_level0")
+    for name in ("label_lookup_external", "label_lookup_internal"):
+        if state[name].size > count:
+            wrong.append(name)
+    if state["label_lookup_internal"].size and int(state["label_lookup_internal"].max()) >= count:
+        wrong.append("label_lookup_internal")
+    if count and not 0 <= state["enterpoint_node"] < count:
+        wrong.append("enterpoint_node")
+    if wrong:
+        raise ValueError(f"hnsw.state does not fit its manifest: {', '.join(wrong)}")

@@ -422,11 +422,19 @@ class Replica:
         log.info("index snapshot loaded: %d items, resuming at %s", len(index), self.offsets)
 
     async def snapshot(self) -> None:
-        """Write the index and campaigns to disk (atomically), with the offsets they reflect."""
+        """Write the index and campaigns to disk (atomically), with the offsets they reflect.
+
+        A snapshot only shortens a restart: one that cannot be written (a full or read-only
+        disk) is logged, and tried again after the next interval; the worker goes on answering.
+        """
         offsets = dict(self.offsets)
         campaigns = dict(self.campaign_vectors)
         self._dirty = False
-        await self._in_thread(self._write_snapshot, offsets, campaigns)
+        try:
+            await self._in_thread(self._write_snapshot, offsets, campaigns)
+        except (SnapshotError, OSError):
+            self._dirty = True
+            log.exception("the index snapshot was not written to %s", self.directory)
 
     def _write_snapshot(self, offsets: dict[str, int], campaigns: dict[str, Any]) -> None:
         assert self.index is not None

@@ -101,6 +101,10 @@ async def create_topics(settings: Settings, changelogs: Sequence[str] = ()) -> l
         await admin.close()
 
 
+DESCRIBE_TRIES = 10
+DESCRIBE_RETRY_S = 0.3
+
+
 async def check_copartitioning(settings: Settings) -> dict[str, int]:
     """The three event topics and item-pairs must have the same number of partitions.
 
@@ -113,7 +117,11 @@ async def check_copartitioning(settings: Settings) -> dict[str, int]:
     await admin.start()
     try:
         names = [settings.topic(name) for name in (*EVENT_TOPICS, "item-pairs")]
-        described = await admin.describe_topics(names)
+        for _ in range(DESCRIBE_TRIES):  # a topic created moments ago may not be described yet
+            described = await admin.describe_topics(names)
+            if all(entry.get("partitions") for entry in described):
+                break
+            await asyncio.sleep(DESCRIBE_RETRY_S)
     finally:
         await admin.close()
     counts = {entry["topic"]: len(entry["partitions"]) for entry in described if entry.get("partitions")}

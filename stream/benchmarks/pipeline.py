@@ -689,8 +689,9 @@ def _latency(
 
 
 def latency_by_second(produced_at: np.ndarray, latencies_ms: np.ndarray) -> list[dict[str, float]]:
-    """Latency per second of the phase, by when each event was produced: one summary in the
-    JSON hides whether a p99 comes from a steady queue or from a few stalls (waves)."""
+    """Latency per second of the phase, by when each answered event was produced (second 0
+    starts with the first of them): one summary in the JSON hides whether a p99 comes from
+    a steady queue or from a few stalls (waves)."""
     if not latencies_ms.size:
         return []
     seconds = np.floor(produced_at - produced_at.min()).astype(np.int64)

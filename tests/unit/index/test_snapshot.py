@@ -6,6 +6,7 @@ import json
 import threading
 from pathlib import Path
 
+import hnswlib
 import numpy as np
 import pytest
 
@@ -169,6 +170,66 @@ def test_a_damaged_graph_state_is_a_corrupt_snapshot(built, tmp_path: Path, dama
     state.write_bytes(damage(state.read_bytes()))
     with pytest.raises(SnapshotCorruptError, match="hnsw.state"):
         ItemIndex.load(tmp_path)
+
+
+def rewrite_state_header(path: Path, change) -> None:
+    """``hnsw.state`` with its JSON header changed by ``change(header)`` and the arrays kept."""
+    data = path.read_bytes()
+    magic = len(hnsw.GRAPH_STATE_MAGIC)
+    length = int.from_bytes(data[magic : magic + 8], "little")
+    header = json.loads(data[magic + 8 : magic + 8 + length])
+    change(header)
+    encoded = json.dumps(header).encode()
+    path.write_bytes(data[:magic] + len(encoded).to_bytes(8, "little") + encoded + data[magic + 8 + length :])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda header: header["settings"].update(cur_element_count=header["settings"]["cur_element_count"] + 3),
+        lambda header: header["settings"].update(max_elements=header["settings"]["max_elements"] * 2),
+        lambda header: header["arrays"][0]["shape"].__setitem__(0, 2**62),
+        lambda header: header["arrays"][0].update(dtype="<f8"),
+    ],
+    ids=["more-elements-than-data", "other-capacity", "huge-array", "other-dtype"],
+)
+def test_a_graph_state_that_does_not_fit_its_manifest_is_refused(built, tmp_path: Path, change) -> None:
+    """hnswlib trusts the sizes it is given: a consistent-looking but wrong state must be refused
+    before it reaches hnswlib (with more elements than data it would read past its arrays)."""
+    index, _ = built
+    generation = index.save(tmp_path)
+    rewrite_state_header(generation / "hnsw.state", change)
+    with pytest.raises(SnapshotCorruptError, match="hnsw.state"):
+        ItemIndex.load(tmp_path)
+
+
+def test_a_loaded_graph_uses_this_machines_threads(built, tmp_path: Path) -> None:
+    """hnswlib pickles its thread count: a snapshot from a 64-core host must not bring 64."""
+    index, queries = built
+    expected = index.query(queries, 5)
+    generation = index.save(tmp_path)
+    rewrite_state_header(generation / "hnsw.state", lambda header: header["settings"].update(num_threads=64))
+    loaded = ItemIndex.load(tmp_path)
+    assert loaded._graph.num_threads == hnswlib.Index(space="cosine", dim=DIM).num_threads != 64
+    assert loaded.query(queries, 5) == expected
+
+
+def test_an_absurd_header_length_is_a_corrupt_snapshot(built, tmp_path: Path) -> None:
+    index, _ = built
+    state = index.save(tmp_path) / "hnsw.state"
+    data = state.read_bytes()
+    magic = len(hnsw.GRAPH_STATE_MAGIC)
+    state.write_bytes(data[:magic] + (2**64 - 1).to_bytes(8, "little") + data[magic + 8 :])
+    with pytest.raises(SnapshotCorruptError, match="header"):
+        ItemIndex.load(tmp_path)
+
+
+def test_an_empty_index_round_trips(tmp_path: Path) -> None:
+    ItemIndex(DIM).save(tmp_path)
+    loaded = ItemIndex.load(tmp_path)
+    assert len(loaded) == 0
+    loaded.upsert(["a"], np.ones((1, DIM)))
+    assert loaded.query_one(np.ones(DIM), 1)[0][0] == "a"
 
 
 def test_queries_run_while_a_snapshot_is_written(built, tmp_path: Path, monkeypatch) -> None:
