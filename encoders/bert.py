@@ -147,16 +147,24 @@ class BertEncoder:
         path = validate_model_dir(default_model_dir() if model_dir is None else model_dir)
         import torch
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as transformers_logging
 
         self._torch = torch
         self.model_dir = path
         self._is_default = model_dir is None
+        # transformers draws a "Loading weights" bar on stderr, which a worker logs as two
+        # WARNING lines at every start; the caller's own setting comes back afterwards.
+        bars = transformers_logging.is_progress_bar_enabled()
+        transformers_logging.disable_progress_bar()
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
             model = AutoModel.from_pretrained(str(path), local_files_only=True)
         except (OSError, ValueError, KeyError) as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelNotFoundError(f"model directory {path} cannot be loaded: {first_line}") from exc
+        finally:
+            if bars:
+                transformers_logging.enable_progress_bar()
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.half = self.device.startswith("cuda") if half is None else half
         model = model.to(self.device)

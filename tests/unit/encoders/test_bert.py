@@ -142,3 +142,14 @@ def test_directory_without_model_files_is_a_one_line_error(tmp_path: Path) -> No
 def test_hub_like_name_is_never_looked_up() -> None:
     with pytest.raises(ModelNotFoundError, match="does not exist"):
         BertEncoder("sentence-transformers/all-MiniLM-L6-v2")
+
+
+def test_loading_draws_no_progress_bar_and_keeps_the_callers_setting(capfd: pytest.CaptureFixture[str]) -> None:
+    """A worker logs stderr: transformers' "Loading weights" bar became two WARNING lines at
+    every start."""
+    from transformers.utils import logging as transformers_logging
+
+    assert transformers_logging.is_progress_bar_enabled()
+    BertEncoder()
+    assert "Loading weights" not in capfd.readouterr().err
+    assert transformers_logging.is_progress_bar_enabled(), "the caller's setting must come back"
