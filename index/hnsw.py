@@ -742,6 +742,7 @@ def _check_graph_state(state: dict[str, Any], manifest: SnapshotManifest) -> Non
         "cur_element_count": manifest.rows,
         "size_links_per_element": manifest.m * 4 + 4,
         "size_data_per_element": (2 * manifest.m * 4 + 4) + manifest.dim * 4 + 8,
+        "allow_replace_deleted": False,
     }
     wrong = [name for name, value in expected.items() if state.get(name) != value]
     if levels.size != state["max_elements"] or (count and not 0 <= int(levels[:count].min())):
@@ -757,5 +758,7 @@ def _check_graph_state(state: dict[str, Any], manifest: SnapshotManifest) -> Non
         wrong.append("label_lookup_internal")
     if count and not 0 <= state["enterpoint_node"] < count:
         wrong.append("enterpoint_node")
+    elif count and "element_levels" not in wrong and state["max_level"] != int(levels[state["enterpoint_node"]]):
+        wrong.append("max_level")  # a search starts at the entry point's top level
     if wrong:
         raise ValueError(f"hnsw.state does not fit its manifest: {', '.join(wrong)}")

@@ -188,10 +188,11 @@ def rewrite_state_header(path: Path, change) -> None:
     [
         lambda header: header["settings"].update(cur_element_count=header["settings"]["cur_element_count"] + 3),
         lambda header: header["settings"].update(max_elements=header["settings"]["max_elements"] * 2),
+        lambda header: header["settings"].update(max_level=header["settings"]["max_level"] + 5),
         lambda header: header["arrays"][0]["shape"].__setitem__(0, 2**62),
         lambda header: header["arrays"][0].update(dtype="<f8"),
     ],
-    ids=["more-elements-than-data", "other-capacity", "huge-array", "other-dtype"],
+    ids=["more-elements-than-data", "other-capacity", "entry-above-its-level", "huge-array", "other-dtype"],
 )
 def test_a_graph_state_that_does_not_fit_its_manifest_is_refused(built, tmp_path: Path, change) -> None:
     """hnswlib trusts the sizes it is given: a consistent-looking but wrong state must be refused
