@@ -34,6 +34,7 @@ __all__ = [
     "check_copartitioning",
     "create_topics",
     "ensure_topics",
+    "partitioning_problem",
 ]
 
 log = logging.getLogger(__name__)
@@ -105,13 +106,17 @@ DESCRIBE_TRIES = 10
 DESCRIBE_RETRY_S = 0.3
 
 
-async def check_copartitioning(settings: Settings) -> dict[str, int]:
-    """The three event topics and item-pairs must have the same number of partitions.
+async def check_copartitioning(settings: Settings, changelogs: Sequence[str] = ()) -> dict[str, int]:
+    """The three event topics and item-pairs must have ``settings.partitions`` partitions each,
+    and so must ``changelogs`` (the worker's table changelogs) where they exist.
 
     User state is partitioned with the user's events, which arrive on three topics read
     by one agent: a user's clicks and purchases must land in the same partition number.
     The interactions agent sends an item's pairs to the ``item-pairs`` partition that holds
-    the item's co-occurrence state, numbered over the same count.
+    the item's co-occurrence state, and keys its per-partition table records, numbered over
+    ``XSELL_PARTITIONS``: with more partitions than that, the worker would never find the
+    key of a partition beyond it (it searched forever) and would write to changelog
+    partitions that do not exist.
     """
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, **admin_security(settings))
     await admin.start()
@@ -122,13 +127,44 @@ async def check_copartitioning(settings: Settings) -> dict[str, int]:
             if all(entry.get("partitions") for entry in described):
                 break
             await asyncio.sleep(DESCRIBE_RETRY_S)
+        described_changelogs = await admin.describe_topics(list(changelogs)) if changelogs else []
     finally:
         await admin.close()
-    counts = {entry["topic"]: len(entry["partitions"]) for entry in described if entry.get("partitions")}
-    if len(set(counts.values())) > 1:
-        detail = ", ".join(f"{name}={count}" for name, count in sorted(counts.items()))
-        raise ConfigError(f"event topics and item-pairs must be co-partitioned (same partition count): {detail}")
+    counts = _partition_counts(described)
+    problem = partitioning_problem(counts, _partition_counts(described_changelogs), settings.partitions)
+    if problem:
+        raise ConfigError(problem)
     return counts
+
+
+def _partition_counts(described: Sequence[dict[str, object]]) -> dict[str, int]:
+    """Topic → partition count, of the described topics that exist."""
+    return {str(entry["topic"]): len(entry["partitions"]) for entry in described if entry.get("partitions")}  # type: ignore[arg-type]
+
+
+def partitioning_problem(counts: dict[str, int], changelogs: dict[str, int], partitions: int) -> str | None:
+    """What is wrong with these partition counts, in one line, or None.
+
+    ``counts``: the event topics and item-pairs; ``changelogs``: the table changelogs;
+    ``partitions``: ``XSELL_PARTITIONS``, the count the worker numbers them all over.
+    """
+
+    def listed(found: dict[str, int]) -> str:
+        return ", ".join(f"{name}={count}" for name, count in sorted(found.items()))
+
+    if len(set(counts.values())) > 1:
+        return f"event topics and item-pairs must be co-partitioned (same partition count): {listed(counts)}"
+    if counts and (count := next(iter(counts.values()))) != partitions:
+        return (
+            f"the event topics and item-pairs have {count} partitions but XSELL_PARTITIONS is {partitions}: "
+            f"set XSELL_PARTITIONS={count} (--partitions {count}), the count the worker numbers them over"
+        )
+    odd = {name: count for name, count in changelogs.items() if count != partitions}
+    if odd:
+        return (
+            f"table changelogs must have XSELL_PARTITIONS={partitions} partitions, as the event topics: {listed(odd)}"
+        )
+    return None
 
 
 async def ensure_topics(settings: Settings, retry_every_s: float = 5.0, changelogs: Sequence[str] = ()) -> None:
@@ -149,7 +185,7 @@ async def ensure_topics(settings: Settings, retry_every_s: float = 5.0, changelo
             continue
         if created:
             log.info("created topics: %s", ", ".join(created))
-        await check_copartitioning(settings)
+        await check_copartitioning(settings, changelogs)
         return
 
 

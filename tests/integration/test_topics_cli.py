@@ -11,6 +11,10 @@ import uuid
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from stream.errors import ConfigError
+from stream.settings import Settings
+from stream.topics import check_copartitioning, ensure_topics
+
 pytestmark = pytest.mark.integration
 
 
@@ -59,7 +63,9 @@ def test_co_partitioned_topics_pass_the_check(kafka_broker) -> None:
     created = xsell(
         "topics", "create", "--broker", kafka_broker.bootstrap, "--partitions", "3", "--topic-prefix", prefix
     )
-    checked = xsell("topics", "check", "--broker", kafka_broker.bootstrap, "--topic-prefix", prefix)
+    checked = xsell(
+        "topics", "check", "--broker", kafka_broker.bootstrap, "--partitions", "3", "--topic-prefix", prefix
+    )
 
     assert created.returncode == 0 and checked.returncode == 0, created.stderr + checked.stderr
     assert checked.stdout.split() == [
@@ -68,3 +74,39 @@ def test_co_partitioned_topics_pass_the_check(kafka_broker) -> None:
         f"{prefix}item-pairs=3,",
         f"{prefix}purchases=3",
     ]
+
+
+def test_topics_with_another_count_than_the_workers_are_refused(kafka_broker) -> None:
+    """Co-partitioned, but not with ``XSELL_PARTITIONS`` (4 by default): a worker numbers
+    its per-partition keys and item-pairs partitions over that count, and hung on the
+    first event of a partition beyond it."""
+    prefix = f"copart-{uuid.uuid4().hex[:8]}."
+    created = xsell(
+        "topics", "create", "--broker", kafka_broker.bootstrap, "--partitions", "6", "--topic-prefix", prefix
+    )
+    assert created.returncode == 0, created.stderr
+
+    checked = xsell("topics", "check", "--broker", kafka_broker.bootstrap, "--topic-prefix", prefix)
+
+    assert checked.returncode == 2, checked.stdout + checked.stderr
+    lines = checked.stderr.strip().splitlines()
+    assert len(lines) == 1, checked.stderr
+    assert "have 6 partitions but XSELL_PARTITIONS is 4" in lines[0] and "XSELL_PARTITIONS=6" in lines[0]
+
+
+def test_a_changelog_with_another_count_stops_the_worker_start(kafka_broker) -> None:
+    """The check a worker runs at start (``ensure_topics``) covers its tables' changelogs:
+    one left from an earlier deployment with another count cannot hold the partitions'
+    state."""
+    prefix = f"copart-{uuid.uuid4().hex[:8]}."
+    changelog = f"{prefix}xsell-user-state-changelog"
+    create(kafka_broker.bootstrap, {changelog: 2})
+    settings = Settings.from_env({}, broker=kafka_broker.bootstrap, partitions=4, topic_prefix=prefix)
+
+    with pytest.raises(ConfigError, match=rf"changelogs must have XSELL_PARTITIONS=4 .*{changelog}=2"):
+        asyncio.run(ensure_topics(settings, changelogs=[changelog]))
+
+    # The event topics were created, with the workers' count: only the changelog is wrong.
+    assert asyncio.run(check_copartitioning(settings)) == {
+        settings.topic(name): 4 for name in ("clicks", "carts", "purchases", "item-pairs")
+    }
