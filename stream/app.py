@@ -58,7 +58,7 @@ def _changelogs(app_id: str, *roles: str) -> set[str]:
 
 settings = Settings.from_env()
 metrics = Metrics()
-heap.tune()  # the worker settles its heap once ready (stream.agents.replica)
+heap.tune()  # the worker settles its heap as its replica becomes ready (stream.agents.replica)
 heap.watch_pauses(metrics)
 Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
 

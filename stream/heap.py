@@ -13,8 +13,8 @@ events/s (start-up included) that made 4,519 young, 410 middle and 19 full colle
 So a worker (1) raises the young threshold to ``YOUNG_THRESHOLD``: most objects of a batch
 die by reference counting before a collection looks at them, so total collection time falls
 as the threshold rises (5,000: 0.9 s of young collections in a 45 s run; 20,000: 0.5 s;
-50,000: 0.2 s), while one young pause grows (3, 12, 25 ms); and (2) once it is ready,
-collects once and *freezes* what it has loaded (``gc.freeze``), so later full collections
+50,000: 0.2 s), while one young pause grows (3, 12, 25 ms); and (2) just before it reports
+ready, collects once and *freezes* what it has loaded (``gc.freeze``), so later full collections
 walk only what changed since. Every pause is observed in ``xsell_gc_pause_seconds``.
 """
 

@@ -22,7 +22,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -94,9 +94,12 @@ def parse_association_record(value: bytes) -> dict[str, Any]:
 class Replica:
     """Item vectors, campaigns and associations, kept current from Kafka."""
 
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics, *, before_ready: Callable[[], None] | None = None) -> None:
+        """``before_ready``: runs once everything is read, just before ``ready`` is set (the
+        worker settles its heap there, so the collection does not delay the first answers)."""
         self.settings = settings
         self.metrics = metrics
+        self.before_ready = before_ready
         self.embeddings_topic = settings.topic("item-embeddings")
         self.associations_topic = settings.topic("item-associations")
         self.directory = Path(settings.data_dir) / "replica"
@@ -154,11 +157,8 @@ class Replica:
                 if not self.ready.is_set() and all(
                     await asyncio.gather(*(self._reached(consumer, tp, end) for tp, end in targets.items()))
                 ):
-                    if self._dirty:  # now, before events are answered: a snapshot delays queries briefly
-                        await self.snapshot()
+                    if await self._become_ready():
                         last_snapshot = time.monotonic()
-                    self.ready.set()
-                    log.info("replica ready: %d items, %d associations", self.size, len(self.associations))
                 if self._dirty and time.monotonic() - last_snapshot > self.settings.snapshot_interval_s:
                     await self.snapshot()
                     last_snapshot = time.monotonic()
@@ -167,6 +167,20 @@ class Replica:
             await consumer.stop()
             if self._dirty:
                 await self.snapshot()
+
+    async def _become_ready(self) -> bool:
+        """Everything is read: snapshot what was read (if anything), run ``before_ready``, set
+        ``ready``. Both come first because both pause the worker, a snapshot's queries briefly
+        and the heap's collection for a quarter of a second: before events are answered, not
+        among the first answers. Returns whether a snapshot was written."""
+        wrote = self._dirty
+        if wrote:
+            await self.snapshot()
+        if self.before_ready is not None:
+            self.before_ready()
+        self.ready.set()
+        log.info("replica ready: %d items, %d associations", self.size, len(self.associations))
+        return wrote
 
     @property
     def size(self) -> int:

@@ -20,7 +20,9 @@ __all__ = ["replica"]
 
 log = logging.getLogger(__name__)
 
-replica = Replica(settings, metrics)
+# The encoder, index and replica are loaded for life: the heap keeps them out of later
+# collections, settled before the replica reports ready (``heap.settle``).
+replica = Replica(settings, metrics, before_ready=heap.settle)
 
 
 @app.task
@@ -39,10 +41,3 @@ async def follow_replica() -> None:
         log.exception("the replica stopped; the worker is no longer ready")
         metrics.worker_ready.set(0)
         raise
-
-
-@app.task
-async def settle_heap_once_ready() -> None:
-    """The encoder, index and replica are loaded for life: keep them out of later collections."""
-    await replica.ready.wait()
-    heap.settle()

@@ -46,3 +46,24 @@ def test_a_snapshot_that_cannot_be_written_is_logged_and_kept_for_later(
 
     assert replica._dirty, "the change must be written at the next interval"
     assert "the index snapshot was not written" in caplog.text
+
+
+def test_becoming_ready_snapshots_and_runs_the_hook_before_ready_is_set(tmp_path: Path) -> None:
+    """The snapshot and the heap's collection pause the worker: both come before the first answer."""
+    replica = replica_with_items(tmp_path)
+    seen: list[tuple[bool, bool]] = []
+    replica.before_ready = lambda: seen.append((replica.ready.is_set(), replica._dirty))
+
+    assert asyncio.run(replica._become_ready()) is True
+
+    assert seen == [(False, False)], "the hook ran after ready was set, or before the snapshot"
+    assert replica.ready.is_set()
+    assert (tmp_path / "replica" / "index" / "CURRENT").exists()
+
+
+def test_the_workers_replica_settles_the_heap_before_it_is_ready() -> None:
+    import stream.app  # noqa: F401  (the app registers the agents; importing an agent first is circular)
+    from stream import heap
+    from stream.agents.replica import replica
+
+    assert replica.before_ready is heap.settle
