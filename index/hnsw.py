@@ -58,7 +58,7 @@ from index.config import (
 from index.errors import InvalidInputError, SnapshotCorruptError, SnapshotError, UnknownItemError
 from index.exact import exact_top_k
 from index.results import Neighbour, NeighbourArrays, QueryPath, QueryReport, QueryResult, neighbour_rows
-from index.snapshot import SnapshotManifest, check_offsets, open_snapshot, publish_snapshot
+from index.snapshot import SnapshotManifest, check_offsets, open_snapshot, publish_snapshot, verify_files
 from index.vectors import as_checked_rows, as_unit_rows
 
 __all__ = ["ItemIndex", "Predicate"]
@@ -639,6 +639,7 @@ class ItemIndex:
         return index
 
     def _restore(self, folder: Path, manifest: SnapshotManifest) -> None:
+        verify_files(manifest, folder)
         try:
             vectors = np.load(folder / VECTORS_FILE)
             items = orjson.loads((folder / ITEMS_FILE).read_bytes())

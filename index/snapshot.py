@@ -15,16 +15,23 @@ The manifest records the dimension, space, graph parameters, counts, the encoder
 version and the source-topic offsets up to which the snapshot is complete, so the stream can
 resume reading ``item-embeddings`` from there; loading refuses a snapshot whose dimension or
 model version differs from what the caller expects.
+
+It also records each payload file's SHA-256 (``files``), checked before a file is read
+(``verify_files``): the graph's neighbour lists are trusted by hnswlib, so a byte damaged on
+disk could crash every start of a worker instead of making it rebuild the index. Hashing
+160 MB (50,000 items of 384 dimensions) takes ~0.1 s and releases the GIL. Snapshots written
+before checksums have none and are read unchecked.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +52,11 @@ __all__ = [
     "SnapshotManifest",
     "check_offsets",
     "describe",
+    "file_digest",
     "open_snapshot",
     "publish_snapshot",
     "read_manifest",
+    "verify_files",
 ]
 
 SNAPSHOT_FORMAT = "xsell-item-index/1"
@@ -73,6 +82,7 @@ class SnapshotManifest:
     source_offsets: dict[str, int] = field(default_factory=dict)
     created_at_ms: int = 0
     format: str = SNAPSHOT_FORMAT
+    files: dict[str, str] = field(default_factory=dict)  # payload file name → its SHA-256 (hex)
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
@@ -106,7 +116,8 @@ def publish_snapshot(directory: Path, manifest: SnapshotManifest, write_payload:
         staging.mkdir()
         try:
             write_payload(staging)
-            (staging / MANIFEST_FILE).write_bytes(manifest.to_json())
+            files = {item.name: file_digest(item) for item in sorted(staging.iterdir()) if item.is_file()}
+            (staging / MANIFEST_FILE).write_bytes(replace(manifest, files=files).to_json())
             for item in staging.iterdir():
                 _fsync_path(item)
             generation = directory / f"{GENERATION_PREFIX}{token}"
@@ -125,6 +136,28 @@ def publish_snapshot(directory: Path, manifest: SnapshotManifest, write_payload:
         if old.name != generation.name:
             shutil.rmtree(old, ignore_errors=True)
     return generation
+
+
+def file_digest(path: Path) -> str:
+    """The SHA-256 of a file's bytes, as hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_files(manifest: SnapshotManifest, folder: Path) -> None:
+    """Refuse (``SnapshotCorruptError``) a payload file that is missing or whose bytes are not
+    the ones the manifest's checksum was taken of."""
+    for name, expected in manifest.files.items():
+        path = folder / name
+        try:
+            found = file_digest(path)
+        except OSError as exc:
+            raise SnapshotCorruptError(f"{path}: {exc}") from exc
+        if found != expected:
+            raise SnapshotCorruptError(f"{path}: its bytes do not match the manifest's checksum (damaged on disk?)")
 
 
 def _current_generation(directory: Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from pathlib import Path
@@ -23,6 +24,20 @@ from index import (
 
 DIM = 32
 MODEL = "all-MiniLM-L6-v2@test"
+
+
+def reseal(generation: Path, *, checked: bool = True) -> None:
+    """Take the manifest's checksums again after a test changed a payload file on purpose (a
+    file written wrong, not damaged afterwards), or drop them (``checked=False``: a snapshot
+    written before checksums)."""
+    path = generation / "manifest.json"
+    manifest = json.loads(path.read_text())
+    if checked:
+        files = manifest["files"]
+        manifest["files"] = {name: hashlib.sha256((generation / name).read_bytes()).hexdigest() for name in files}
+    else:
+        del manifest["files"]
+    path.write_text(json.dumps(manifest))
 
 
 @pytest.fixture
@@ -147,6 +162,7 @@ def test_a_snapshot_in_hnswlibs_own_format_still_loads(built, tmp_path: Path) ->
     generation = index.save(tmp_path)
     (generation / "hnsw.state").unlink()
     index._graph.save_index(str(generation / "hnsw.bin"))
+    reseal(generation, checked=False)  # those snapshots had no checksums either
 
     loaded = ItemIndex.load(tmp_path)
 
@@ -168,6 +184,7 @@ def test_a_damaged_graph_state_is_a_corrupt_snapshot(built, tmp_path: Path, dama
     generation = index.save(tmp_path)
     state = generation / "hnsw.state"
     state.write_bytes(damage(state.read_bytes()))
+    reseal(generation)  # written so, not damaged later: the state's own checks must refuse it
     with pytest.raises(SnapshotCorruptError, match="hnsw.state"):
         ItemIndex.load(tmp_path)
 
@@ -200,6 +217,7 @@ def test_a_graph_state_that_does_not_fit_its_manifest_is_refused(built, tmp_path
     index, _ = built
     generation = index.save(tmp_path)
     rewrite_state_header(generation / "hnsw.state", change)
+    reseal(generation)
     with pytest.raises(SnapshotCorruptError, match="hnsw.state"):
         ItemIndex.load(tmp_path)
 
@@ -210,6 +228,7 @@ def test_a_loaded_graph_uses_this_machines_threads(built, tmp_path: Path) -> Non
     expected = index.query(queries, 5)
     generation = index.save(tmp_path)
     rewrite_state_header(generation / "hnsw.state", lambda header: header["settings"].update(num_threads=64))
+    reseal(generation)
     loaded = ItemIndex.load(tmp_path)
     assert loaded._graph.num_threads == hnswlib.Index(space="cosine", dim=DIM).num_threads != 64
     assert loaded.query(queries, 5) == expected
@@ -217,11 +236,54 @@ def test_a_loaded_graph_uses_this_machines_threads(built, tmp_path: Path) -> Non
 
 def test_an_absurd_header_length_is_a_corrupt_snapshot(built, tmp_path: Path) -> None:
     index, _ = built
-    state = index.save(tmp_path) / "hnsw.state"
+    generation = index.save(tmp_path)
+    state = generation / "hnsw.state"
     data = state.read_bytes()
     magic = len(hnsw.GRAPH_STATE_MAGIC)
     state.write_bytes(data[:magic] + (2**64 - 1).to_bytes(8, "little") + data[magic + 8 :])
+    reseal(generation)
     with pytest.raises(SnapshotCorruptError, match="header"):
+        ItemIndex.load(tmp_path)
+
+
+def test_the_manifest_holds_each_payload_files_sha256(built, tmp_path: Path) -> None:
+    index, _ = built
+    generation = index.save(tmp_path)
+    payload = {path.name for path in generation.iterdir()} - {"manifest.json"}
+
+    files = read_manifest(tmp_path).files
+
+    assert set(files) == payload == {"hnsw.state", "vectors.npy", "items.json"}
+    assert files == {name: hashlib.sha256((generation / name).read_bytes()).hexdigest() for name in payload}
+
+
+def flip_last_vector_byte(generation: Path) -> None:
+    """Damage no structure check can see: one byte of the last vector."""
+    vectors = generation / "vectors.npy"
+    data = bytearray(vectors.read_bytes())
+    data[-1] ^= 0x01
+    vectors.write_bytes(bytes(data))
+
+
+def test_a_byte_damaged_on_disk_is_refused_by_its_checksum(built, tmp_path: Path) -> None:
+    """hnswlib trusts the neighbour lists it is given, so damage that keeps every size right
+    could crash each start of a worker; the checksum turns it into a rebuild."""
+    index, _ = built
+    generation = index.save(tmp_path)
+    flip_last_vector_byte(generation)
+
+    with pytest.raises(SnapshotCorruptError, match="vectors.npy: its bytes do not match the manifest's checksum"):
+        ItemIndex.load(tmp_path)
+
+    reseal(generation, checked=False)  # the same damage in a snapshot without checksums goes unseen
+    assert len(ItemIndex.load(tmp_path)) == len(index)
+
+
+def test_a_payload_file_gone_is_refused(built, tmp_path: Path) -> None:
+    index, _ = built
+    generation = index.save(tmp_path)
+    (generation / "items.json").unlink()
+    with pytest.raises(SnapshotCorruptError, match="items.json"):
         ItemIndex.load(tmp_path)
 
 
