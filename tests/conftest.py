@@ -11,8 +11,10 @@ from __future__ import annotations
 import atexit
 import os
 import signal
+import subprocess
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -45,6 +47,32 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("XSELL_") and name != "XSELL_KAFKA_LIBS":
             monkeypatch.delenv(name, raising=False)
+
+
+XsellRun = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+@pytest.fixture
+def xsell() -> XsellRun:
+    """Runs ``xsell ARGS`` as a user does, in a child process from the repository root:
+    ``xsell(*args, env=None, timeout=300)`` gives its exit code, stdout and stderr as text.
+
+    The child has this test's environment (no XSELL_* setting of the developer's shell, see
+    ``_clean_environment``) with ``env`` on top.
+    """
+
+    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "stream", *args],
+            cwd=REPO_ROOT,
+            env={**os.environ, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    return run
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,16 +19,6 @@ EVENTS = 2_000
 ITEMS = 2_000
 LATENCY_SECONDS = 2.0
 RATE = 500.0
-
-
-def _run(*args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "stream", "bench", "pipeline", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        check=False,
-    )
 
 
 def _users_in_first(path: Path, count: int) -> int:
@@ -45,11 +33,11 @@ def _users_in_first(path: Path, count: int) -> int:
 @pytest.mark.slow
 @pytest.mark.parametrize("split_roles", [False, True], ids=["one-worker", "split-roles"])
 def test_smoke_run_reports_every_phase(
-    kafka_broker: LocalKafka, shared_data: Path, tmp_path: Path, split_roles: bool
+    xsell, kafka_broker: LocalKafka, shared_data: Path, tmp_path: Path, split_roles: bool
 ) -> None:
     out = tmp_path / "pipeline.json"
-    result = _run(
-        "--events", str(EVENTS), "--items", str(ITEMS), "--rate", str(RATE),
+    result = xsell(
+        "bench", "pipeline", "--events", str(EVENTS), "--items", str(ITEMS), "--rate", str(RATE),
         "--latency-seconds", str(LATENCY_SECONDS), "--broker", kafka_broker.bootstrap,
         "--data", str(shared_data), "--work-dir", str(tmp_path / "work"), "--store", "memory",
         "--json", str(out), *(["--split-roles"] if split_roles else []),
@@ -129,8 +117,8 @@ def test_smoke_run_reports_every_phase(
         (["--worker-setting", "BATCH_SIZE=9"], "--worker-setting"),
     ],
 )
-def test_bad_flags_are_one_line_and_exit_2(args: list[str], expected: str) -> None:
-    result = _run(*args, timeout_s=60)
+def test_bad_flags_are_one_line_and_exit_2(xsell, args: list[str], expected: str) -> None:
+    result = xsell("bench", "pipeline", *args, timeout=60)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], result.stderr

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 
 import orjson
@@ -15,32 +12,22 @@ from stream.demo import generate_catalog
 pytestmark = pytest.mark.integration
 
 
-def test_demo_produce_sends_catalog_campaigns_and_events(bootstrap, kafka_io):
+def test_demo_produce_sends_catalog_campaigns_and_events(xsell, bootstrap, kafka_io):
     prefix = f"dp-{uuid.uuid4().hex[:8]}."
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "stream",
-            "demo-produce",
-            "--broker",
-            bootstrap,
-            "--topic-prefix",
-            prefix,
-            "--duration",
-            "2",
-            "--rate",
-            "100",
-            "--catalog-size",
-            "300",
-            "--users",
-            "50",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=os.environ,
-        check=False,
+    result = xsell(
+        "demo-produce",
+        "--broker",
+        bootstrap,
+        "--topic-prefix",
+        prefix,
+        "--duration",
+        "2",
+        "--rate",
+        "100",
+        "--catalog-size",
+        "300",
+        "--users",
+        "50",
     )
     assert result.returncode == 0, result.stderr
     expected = generate_catalog(size=300, seed=0).records()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,17 +12,6 @@ import pytest
 from stream.localkafka import LocalKafka, free_port
 
 pytestmark = pytest.mark.integration
-
-
-def xsell(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "stream", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
 
 
 def process_runs(pid: int) -> bool:
@@ -43,7 +31,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
         assert fragment in lines[0], lines[0]
 
 
-def test_up_status_down_leaves_no_broker(tmp_path: Path) -> None:
+def test_up_status_down_leaves_no_broker(xsell, tmp_path: Path) -> None:
     port = free_port()
     data_dir = tmp_path / "broker"
     up = xsell("kafka", "up", "--port", str(port), "--data-dir", str(data_dir))
@@ -72,7 +60,7 @@ def test_up_status_down_leaves_no_broker(tmp_path: Path) -> None:
         broker.stop()
 
 
-def test_missing_jars_say_run_make_setup(tmp_path: Path) -> None:
+def test_missing_jars_say_run_make_setup(xsell, tmp_path: Path) -> None:
     empty = tmp_path / "no-jars"
     empty.mkdir()
     result = xsell(
@@ -87,7 +75,7 @@ def test_missing_jars_say_run_make_setup(tmp_path: Path) -> None:
     assert_one_line_error(result, "make setup", str(empty))
 
 
-def test_taken_port_is_refused(tmp_path: Path) -> None:
+def test_taken_port_is_refused(xsell, tmp_path: Path) -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
@@ -97,7 +85,7 @@ def test_taken_port_is_refused(tmp_path: Path) -> None:
     assert LocalKafka(data_dir=tmp_path / "d").running_pid() is None
 
 
-def test_missing_java_is_one_line(tmp_path: Path) -> None:
+def test_missing_java_is_one_line(xsell, tmp_path: Path) -> None:
     path_without_java = os.pathsep.join(
         d for d in os.environ["PATH"].split(os.pathsep) if not (Path(d) / "java").exists()
     )
@@ -113,7 +101,7 @@ def test_missing_java_is_one_line(tmp_path: Path) -> None:
     assert_one_line_error(result, "java not found")
 
 
-def test_old_java_is_refused(tmp_path: Path) -> None:
+def test_old_java_is_refused(xsell, tmp_path: Path) -> None:
     fake_home = tmp_path / "jdk8"
     (fake_home / "bin").mkdir(parents=True)
     fake_java = fake_home / "bin" / "java"
@@ -131,6 +119,6 @@ def test_old_java_is_refused(tmp_path: Path) -> None:
     assert_one_line_error(result, "Java 8", "17+")
 
 
-def test_bad_flag_is_one_line() -> None:
+def test_bad_flag_is_one_line(xsell) -> None:
     result = xsell("kafka", "up", "--port", "not-a-number")
     assert_one_line_error(result, "--port")

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import uuid
 
 import pytest
@@ -32,15 +29,8 @@ def create(bootstrap: str, partitions: dict[str, int]) -> None:
     asyncio.run(run())
 
 
-def xsell(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("XSELL_")}
-    return subprocess.run(
-        [sys.executable, "-m", "stream", *args], capture_output=True, text=True, env=env, timeout=120, check=False
-    )
-
-
 @pytest.mark.parametrize("odd_topic", ["carts", "item-pairs"])
-def test_a_topic_with_another_partition_count_is_refused_in_one_line(kafka_broker, odd_topic: str) -> None:
+def test_a_topic_with_another_partition_count_is_refused_in_one_line(xsell, kafka_broker, odd_topic: str) -> None:
     """A user's events meet in one partition number of the three event topics, and a
     co-occurrence worker's items in the one of ``item-pairs``: all four need one count."""
     prefix = f"copart-{uuid.uuid4().hex[:8]}."
@@ -58,7 +48,7 @@ def test_a_topic_with_another_partition_count_is_refused_in_one_line(kafka_broke
         assert f"{prefix}{odd_topic}=2" in lines[0] and f"{prefix}clicks=4" in lines[0]
 
 
-def test_co_partitioned_topics_pass_the_check(kafka_broker) -> None:
+def test_co_partitioned_topics_pass_the_check(xsell, kafka_broker) -> None:
     prefix = f"copart-{uuid.uuid4().hex[:8]}."
     created = xsell(
         "topics", "create", "--broker", kafka_broker.bootstrap, "--partitions", "3", "--topic-prefix", prefix
@@ -76,7 +66,7 @@ def test_co_partitioned_topics_pass_the_check(kafka_broker) -> None:
     ]
 
 
-def test_topics_with_another_count_than_the_workers_are_refused(kafka_broker) -> None:
+def test_topics_with_another_count_than_the_workers_are_refused(xsell, kafka_broker) -> None:
     """Co-partitioned, but not with ``XSELL_PARTITIONS`` (4 by default): a worker numbers
     its per-partition keys and item-pairs partitions over that count, and hung on the
     first event of a partition beyond it."""

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +19,6 @@ def run_cli(*args: str) -> int:
     with pytest.raises(SystemExit) as exited:
         main(list(args))
     return int(exited.value.code or 0)
-
-
-def run_cli_process(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "stream", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
-    )
 
 
 def test_embed_writes_three_consistent_files(
@@ -73,19 +65,19 @@ def test_embed_rerun_re_encodes_only_changed_items(tmp_path: Path, instacart_cat
         ("", "empty"),
     ],
 )
-def test_bad_catalogs_exit_2_with_one_line(tmp_path: Path, content: str, message: str) -> None:
+def test_bad_catalogs_exit_2_with_one_line(xsell, tmp_path: Path, content: str, message: str) -> None:
     catalog = tmp_path / "bad.csv"
     catalog.write_text(content, encoding="utf-8")
-    done = run_cli_process("embed", "--catalog", str(catalog), "--out", str(tmp_path / "out"))
+    done = xsell("embed", "--catalog", str(catalog), "--out", str(tmp_path / "out"))
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and str(catalog) in lines[0]
     assert not (tmp_path / "out").exists()
 
 
-def test_missing_model_directory_exits_2(tmp_path: Path, instacart_catalog) -> None:
+def test_missing_model_directory_exits_2(xsell, tmp_path: Path, instacart_catalog) -> None:
     catalog, _ = instacart_catalog
-    done = run_cli_process(
+    done = xsell(
         "embed", "--catalog", str(catalog), "--out", str(tmp_path / "o"), "--model", str(tmp_path / "nomodel")
     )
     assert done.returncode == 2

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import orjson
 import pandas as pd
 import pytest
@@ -78,26 +75,18 @@ def test_textbook_463_rules_and_the_150_single_item_ones(frame):
     assert len(one_to_one) == 150
 
 
-def test_xsell_rules_reproduces_the_150_rules(shared_data, frame, tmp_path):
+def test_xsell_rules_reproduces_the_150_rules(xsell, shared_data, frame, tmp_path):
     out = tmp_path / "rules.json"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "stream",
-            "rules",
-            "--transactions",
-            str(shared_data / "groceries" / "groceries.csv"),
-            "--min-support",
-            "0.006",
-            "--min-confidence",
-            "0.25",
-            "--json",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    completed = xsell(
+        "rules",
+        "--transactions",
+        str(shared_data / "groceries" / "groceries.csv"),
+        "--min-support",
+        "0.006",
+        "--min-confidence",
+        "0.25",
+        "--json",
+        str(out),
     )
     assert completed.returncode == 0, completed.stderr
     rules = orjson.loads(out.read_bytes())
@@ -114,21 +103,18 @@ def test_xsell_rules_reproduces_the_150_rules(shared_data, frame, tmp_path):
     assert set(rules[0]) == {"antecedent", "consequent", "support", "confidence", "lift", "llr"}
 
 
-def test_baskets_csv_and_bad_input(tmp_path):
+def test_baskets_csv_and_bad_input(xsell, tmp_path):
     good = tmp_path / "b.csv"
     good.write_text("basket_id,item_id\n1,a\n1,b\n2,a\n2,b\n3,a\n")
     out = tmp_path / "r.json"
-    run = [sys.executable, "-m", "stream", "rules", "--baskets"]
-    completed = subprocess.run(
-        [*run, str(good), "--json", str(out)], capture_output=True, text=True, timeout=60
-    )
+    completed = xsell("rules", "--baskets", str(good), "--json", str(out), timeout=60)
     assert completed.returncode == 0, completed.stderr
     rules = {(r["antecedent"], r["consequent"]): r for r in orjson.loads(out.read_bytes())}
     assert rules[("a", "b")]["confidence"] == pytest.approx(2 / 3)
     assert rules[("b", "a")]["confidence"] == pytest.approx(1.0)
     bad = tmp_path / "bad.csv"
     bad.write_text("order,item\n1,a\n")
-    completed = subprocess.run([*run, str(bad)], capture_output=True, text=True, timeout=60)
+    completed = xsell("rules", "--baskets", str(bad), timeout=60)
     assert completed.returncode == 2
     assert completed.stderr.count("\n") == 1 and "basket_id,item_id" in completed.stderr
 

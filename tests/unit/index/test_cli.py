@@ -7,8 +7,6 @@ the query output are checked against a brute-force recount.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +17,6 @@ from tests.unit.index.conftest import brute_force_neighbours
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 N, DIM, MODEL = 3_000, 32, "test-model@1"
-
-
-def xsell(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "stream", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
-    )
 
 
 @pytest.fixture
@@ -40,7 +32,7 @@ def embeddings_dir(tmp_path: Path) -> tuple[Path, np.ndarray, list[str]]:
     return folder, vectors, ids
 
 
-def test_build_then_query_matches_brute_force(embeddings_dir, tmp_path: Path) -> None:
+def test_build_then_query_matches_brute_force(xsell, embeddings_dir, tmp_path: Path) -> None:
     folder, vectors, ids = embeddings_dir
     built = xsell(
         "index", "build", "--vectors", str(folder), "--out", str(tmp_path / "idx"),
@@ -65,7 +57,7 @@ def test_build_then_query_matches_brute_force(embeddings_dir, tmp_path: Path) ->
         assert row == sorted(row, reverse=True) and -1.0 <= row[-1] <= row[0] <= 1.0 + 1e-6
 
 
-def test_query_refuses_another_model_and_bad_input(embeddings_dir, tmp_path: Path) -> None:
+def test_query_refuses_another_model_and_bad_input(xsell, embeddings_dir, tmp_path: Path) -> None:
     folder, _, _ = embeddings_dir
     assert xsell("index", "build", "--vectors", str(folder), "--out", str(tmp_path / "idx")).returncode == 0
     np.save(tmp_path / "wrong.npy", np.ones((2, DIM + 1), dtype=np.float32))
@@ -84,13 +76,13 @@ def test_query_refuses_another_model_and_bad_input(embeddings_dir, tmp_path: Pat
     assert missing.returncode == 2 and "no snapshot" in missing.stderr
 
 
-def test_build_refuses_a_missing_directory(tmp_path: Path) -> None:
+def test_build_refuses_a_missing_directory(xsell, tmp_path: Path) -> None:
     result = xsell("index", "build", "--vectors", str(tmp_path / "nope"), "--out", str(tmp_path / "idx"))
     assert result.returncode == 2
     assert "not a directory" in result.stderr
 
 
-def test_query_prints_json_without_json_option(embeddings_dir, tmp_path: Path) -> None:
+def test_query_prints_json_without_json_option(xsell, embeddings_dir, tmp_path: Path) -> None:
     folder, _, _ = embeddings_dir
     assert xsell("index", "build", "--vectors", str(folder), "--out", str(tmp_path / "idx")).returncode == 0
     result = xsell("index", "query", "--index", str(tmp_path / "idx"), "--vectors", str(tmp_path / "queries.npy"))
@@ -98,7 +90,7 @@ def test_query_prints_json_without_json_option(embeddings_dir, tmp_path: Path) -
     assert len(json.loads(result.stdout)["ids"]) == 20
 
 
-def test_bench_index_small_run_writes_json(tmp_path: Path) -> None:
+def test_bench_index_small_run_writes_json(xsell, tmp_path: Path) -> None:
     result = xsell(
         "bench", "index", "--n", "3000", "--dim", "16", "--queries", "50", "--ef-values", "16,64",
         "--repeats", "1", "--json", str(tmp_path / "bench.json"),
