@@ -63,8 +63,8 @@ def association_records(states: Sequence[ItemAssociations]) -> list[bytes]:
             "item_id": state.item_id,
             "occurrences": state.occurrences,
             "item_count": max(state.occurrences.values(), default=0.0),
-            "partners": {
-                channel: [[key, count] for key, count, _ in sketch.top(PUBLISHED_PARTNERS)]
+            "partners": {  # tuples, as a replica keeps them (``stream.replica.frozen_partners``)
+                channel: tuple([(key, count) for key, count, _ in sketch.top(PUBLISHED_PARTNERS)])
                 for channel, sketch in state.partners.items()
             },
             "opened": state.opened,
