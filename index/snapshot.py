@@ -93,6 +93,9 @@ class SnapshotManifest:
             fields = orjson.loads(raw)
             if fields.get("format") != SNAPSHOT_FORMAT:
                 raise SnapshotCorruptError(f"{where}: format {fields.get('format')!r} is not {SNAPSHOT_FORMAT!r}")
+            files = fields.get("files", {})
+            if not isinstance(files, dict) or not all(isinstance(value, str) for value in files.values()):
+                raise SnapshotCorruptError(f"{where}: files must map each payload file to its SHA-256")
             return cls(**fields)
         except (orjson.JSONDecodeError, TypeError, AttributeError) as exc:
             raise SnapshotCorruptError(f"{where}: unreadable manifest ({exc})") from exc

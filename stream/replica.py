@@ -105,12 +105,18 @@ def frozen_partners(partners: Any) -> dict[str, tuple[tuple[Any, ...], ...]]:
     stops tracking a tuple that holds only strings and numbers, so these pairs leave the
     collector's generations at their first young collection, and later ones do not walk them.
     """
+    if partners is None:
+        return {}
     if not isinstance(partners, dict):
-        raise ValueError("an item-associations record's partners are not an object")
-    try:
-        return {channel: tuple([tuple(pair) for pair in pairs]) for channel, pairs in partners.items()}
-    except TypeError as exc:
-        raise ValueError(f"an item-associations record's partners are not lists of pairs ({exc})") from exc
+        raise ValueError("its partners are not an object")
+    frozen = {}
+    for channel, pairs in partners.items():
+        if not isinstance(pairs, list | tuple) or not all(
+            isinstance(pair, list | tuple) and len(pair) == 2 for pair in pairs
+        ):
+            raise ValueError(f"its {channel!r} partners are not (partner, count) pairs")
+        frozen[channel] = tuple([tuple(pair) for pair in pairs])
+    return frozen
 
 
 class Replica:
@@ -320,8 +326,8 @@ class Replica:
             return
         try:
             record = parse_association_record(value)
-        except ValueError:  # orjson.JSONDecodeError included
-            log.warning("skipping a malformed item-associations record for %r", item_id)
+        except ValueError as exc:  # orjson.JSONDecodeError included
+            log.warning("skipping a malformed item-associations record for %r: %s", item_id, exc)
             return
         self.apply_association(item_id, record)
 

@@ -59,7 +59,9 @@ SETTINGS_DOC: dict[str, str] = {
     ),
     "broker": "Kafka bootstrap, e.g. kafka://host:9092 (several separated by ';').",
     "topic_prefix": "Prefix of every topic name, e.g. 'shop1.' (empty: no prefix).",
-    "partitions": "Partitions of the topics xsell creates (inputs must be co-partitioned).",
+    "partitions": (
+        "Partitions of the topics xsell creates; existing event topics, item-pairs and changelogs must have as many."
+    ),
     "replication_factor": "Replication factor of the topics xsell creates.",
     "data_dir": "Local state: RocksDB tables and index snapshots.",
     "store": "Table store: 'rocksdb' (default, large state) or 'memory' (tests).",

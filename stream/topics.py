@@ -162,7 +162,8 @@ def partitioning_problem(counts: dict[str, int], changelogs: dict[str, int], par
     odd = {name: count for name, count in changelogs.items() if count != partitions}
     if odd:
         return (
-            f"table changelogs must have XSELL_PARTITIONS={partitions} partitions, as the event topics: {listed(odd)}"
+            f"table changelogs must have XSELL_PARTITIONS={partitions} partitions, as the event topics: {listed(odd)}; "
+            "they hold state partitioned by another count: start with a new XSELL_APP_ID (it names them) and replay"
         )
     return None
 

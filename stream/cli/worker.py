@@ -19,7 +19,7 @@ def worker(
     data_dir: Path = typer.Option(None, "--data-dir", help="Local state: tables and index snapshots."),
     store: str = typer.Option(None, "--store", help="Table store: rocksdb or memory."),
     partitions: int = typer.Option(
-        None, "--partitions", min=1, help="Partitions of the topics xsell creates."
+        None, "--partitions", min=1, help="Partitions of the topics xsell creates; existing ones must have as many."
     ),
     topic_prefix: str = typer.Option(None, "--topic-prefix", help="Prefix of every topic name."),
     processing_guarantee: str = typer.Option(

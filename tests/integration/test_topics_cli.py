@@ -88,12 +88,15 @@ def test_a_changelog_with_another_count_stops_the_worker_start(kafka_broker) -> 
     """The check a worker runs at start (``ensure_topics``) covers its tables' changelogs:
     one left from an earlier deployment with another count cannot hold the partitions'
     state."""
-    prefix = f"copart-{uuid.uuid4().hex[:8]}."
-    changelog = f"{prefix}xsell-user-state-changelog"
+    app_id = f"copart-{uuid.uuid4().hex[:8]}"
+    changelog = f"{app_id}-user-state-changelog"  # as Faust names it: the app id, not the topic prefix
     create(kafka_broker.bootstrap, {changelog: 2})
-    settings = Settings.from_env({}, broker=kafka_broker.bootstrap, partitions=4, topic_prefix=prefix)
+    settings = Settings.from_env(
+        {}, broker=kafka_broker.bootstrap, partitions=4, topic_prefix=f"{app_id}.", app_id=app_id
+    )
 
-    with pytest.raises(ConfigError, match=rf"changelogs must have XSELL_PARTITIONS=4 .*{changelog}=2"):
+    refused = rf"changelogs must have XSELL_PARTITIONS=4 .*{changelog}=2.*new XSELL_APP_ID"
+    with pytest.raises(ConfigError, match=refused):
         asyncio.run(ensure_topics(settings, changelogs=[changelog]))
 
     # The event topics were created, with the workers' count: only the changelog is wrong.

@@ -81,12 +81,20 @@ def test_partner_pairs_leave_the_collector_at_its_first_young_collection() -> No
 
 
 @pytest.mark.parametrize(
-    "partners", [5, {"click->click": 5}, {"click->click": [1, 2]}], ids=["number", "channel-number", "pair-number"]
+    "partners",
+    [5, {"click->click": 5}, {"click->click": [1, 2]}, {"click->click": ["ab"]}, {"click->click": [["b", 1, 2]]}],
+    ids=["number", "channel-number", "pair-number", "pair-string", "triple"],
 )
 def test_partners_that_are_not_lists_of_pairs_are_an_error(partners: Any) -> None:
     value = orjson.dumps({"occurrences": {"click": 1.0}, "partners": partners, "opened": 1, "channels": {}})
     with pytest.raises(ValueError, match="partners"):
         parse_association_record(value)
+
+
+def test_null_partners_are_none() -> None:
+    """As before tuples: a record may say it has no partners with null."""
+    value = orjson.dumps({"occurrences": {"click": 1.0}, "partners": None, "opened": 1, "channels": {}})
+    assert parse_association_record(value)["partners"] == {}
 
 
 @pytest.mark.parametrize("value", [b"[1, 2]", b'{"occurrences": ', b'{"a":1,"channels":{"c":[}'])

@@ -279,6 +279,18 @@ def test_a_byte_damaged_on_disk_is_refused_by_its_checksum(built, tmp_path: Path
     assert len(ItemIndex.load(tmp_path)) == len(index)
 
 
+@pytest.mark.parametrize("files", [None, ["hnsw.state"], {"hnsw.state": 5}], ids=["null", "list", "number"])
+def test_a_manifest_whose_checksums_are_not_a_map_is_corrupt(built, tmp_path: Path, files) -> None:
+    """A corrupt snapshot makes a worker rebuild its index; any other error would stop it."""
+    index, _ = built
+    generation = index.save(tmp_path)
+    manifest = json.loads((generation / "manifest.json").read_text())
+    manifest["files"] = files
+    (generation / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(SnapshotCorruptError, match="SHA-256"):
+        ItemIndex.load(tmp_path)
+
+
 def test_a_payload_file_gone_is_refused(built, tmp_path: Path) -> None:
     index, _ = built
     generation = index.save(tmp_path)
