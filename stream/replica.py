@@ -99,11 +99,11 @@ def frozen_partners(partners: Any) -> dict[str, tuple[tuple[Any, ...], ...]]:
     """A record's partners, channel → ``(partner, pair count)`` pairs, as tuples, not lists.
 
     A replica holds every item's record for as long as the worker runs, and a record's
-    partner pairs were most of the objects the garbage collector walks: 228,000 lists in an
-    answering worker of the pipeline benchmark, their young collections (20,000 new objects,
-    none of them garbage) pausing it 15–50 ms and the middle ones ~90 ms. A collection
-    stops tracking a tuple that holds only strings and numbers, so these pairs leave the
-    collector's generations at their first young collection, and later ones do not walk them.
+    partner pairs, as orjson's lists, were most of the objects the garbage collector kept
+    walking: 228,000 of ~300,000 in an answering worker of the pipeline benchmark, walked by
+    every middle (~90 ms) and full (200–250 ms) collection. A collection stops tracking a
+    tuple that holds only strings and numbers, so these pairs leave the collector's
+    generations at their first young collection (docs/DECISIONS.md).
     """
     if partners is None:
         return {}
