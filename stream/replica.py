@@ -68,13 +68,21 @@ _COUNTS_KEYS = ("occurrences", "partners", "opened")
 
 
 def parse_association_record(value: bytes) -> dict[str, Any]:
-    """An item-associations record parsed without its published rules (``channels``).
+    """An item-associations record parsed without its published rules (``channels``), its
+    partners as tuples (``frozen_partners``)."""
+    record = _without_rules(value)
+    if "partners" in record:
+        record["partners"] = frozen_partners(record["partners"])
+    return record
+
+
+def _without_rules(value: bytes) -> dict[str, Any]:
+    """The record without its ``channels``.
 
     The replica uses a record's counts and partners; the rules, recomputed from the latest
     counts whenever they are read, are most of a record's bytes. When they are the last key
     the record is parsed up to them; otherwise, or when what precedes them does not parse
-    or lacks a count, the whole record is parsed and the rules dropped. The partners come
-    back as tuples (``frozen_partners``).
+    or lacks a count, the whole record is parsed and the rules dropped.
     """
     at = value.rfind(_RULES_KEY)
     if at > 0 and value.endswith(b"}"):
@@ -84,14 +92,11 @@ def parse_association_record(value: bytes) -> dict[str, Any]:
             pass
         else:
             if isinstance(record, dict) and all(key in record for key in _COUNTS_KEYS):
-                record["partners"] = frozen_partners(record["partners"])
                 return record
     record = orjson.loads(value)
     if not isinstance(record, dict):
         raise ValueError("an item-associations record is not a JSON object")
     record.pop("channels", None)
-    if "partners" in record:
-        record["partners"] = frozen_partners(record["partners"])
     return record
 
 
